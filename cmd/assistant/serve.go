@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/marketing-assistant/assistant/handlers"
+	"github.com/marketing-assistant/assistant/static"
+	"github.com/marketing-assistant/assistant/views/errorpage"
+	"github.com/marketing-assistant/assistant/views/layout"
+	"github.com/marketing-assistant/assistant/web"
+)
+
+// frameAncestors are the WeCom and WeChat web clients that may embed our pages.
+var frameAncestors = []string{"https://*.weixin.qq.com", "https://*.qq.com"}
+
+func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(string) string) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	secrets, err := loadSecrets(cfg, log)
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.baseURLDerived {
+		cfg.BaseURL = "http://" + ln.Addr().String()
+	}
+	engine, err := buildEngine(cfg, log, db, secrets)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	printBanner(stdout, cfg, ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
+	err = web.Serve(ctx, ln, engine, 15*time.Second)
+	log.Info("server stopped")
+	return err
+}
+
+// buildEngine wires services and handlers onto the web engine.
+func buildEngine(cfg Config, log *slog.Logger, db *database, _ Secrets) (*gin.Engine, error) {
+	assets, err := static.New()
+	if err != nil {
+		return nil, err
+	}
+	engine, err := web.NewEngine(web.Options{
+		Log:            log,
+		TrustedProxies: cfg.TrustedProxies,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		ErrorPage:      errorpage.Page,
+		FrameAncestors: frameAncestors,
+		RequestContext: func(ctx context.Context) context.Context { return layout.WithAssets(ctx, assets) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	handlers.Register(engine, handlers.Deps{Log: log, Version: version, Assets: assets, DB: db.DB})
+	return engine, nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// printBanner tells the person who started the server where to click.
+func printBanner(w io.Writer, cfg Config, addr net.Addr) {
+	base := cfg.BaseURL
+	fmt.Fprintf(w, "\nMarketing Assistant %s listening on http://%s\n", version, addr)
+	fmt.Fprintf(w, "  landing page   %s/\n", base)
+	fmt.Fprintf(w, "  admin console  %s/admin\n", base)
+	fmt.Fprintf(w, "  sidebar        %s/sidebar\n", base)
+	fmt.Fprintf(w, "  readiness      %s/readyz\n\n", base)
+}
