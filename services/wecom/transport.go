@@ -6,42 +6,21 @@ import (
 	"net/url"
 )
 
-// rewindTransport sends a fresh copy of every request body and leaves the
-// caller's body unread.
+// newTransport returns the round tripper shared by every SDK app of a
+// Client (one connection pool for all instances and secrets). The SDK
+// otherwise uses http.DefaultTransport, shared with the whole process.
 //
-// Why: on errcode 40001/40014/42001 the SDK (kernel.BaseClient.
-// CheckTokenNeedRefresh, v3.4.41) refreshes the token and retries once by
-// re-reading request.Body AFTER the first round trip has consumed it; the
-// retry of every POST then carries Content-Length N and an empty body and
-// fails. Sending a copy obtained from GetBody (which the SDK's dataflow sets
-// for its JSON bodies) keeps the original readable for that retry. The
-// request itself is not modified, as the RoundTripper contract requires.
-type rewindTransport struct {
-	next http.RoundTripper
-}
-
-func (t rewindTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body == nil || req.Body == http.NoBody || req.GetBody == nil {
-		return t.next.RoundTrip(req)
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return nil, err
-	}
-	r2 := req.Clone(req.Context())
-	r2.Body = body
-	return t.next.RoundTrip(r2)
-}
-
+// No body-rewinding wrapper is needed: on 40001/40014/42001 the SDK re-reads
+// request.Body for its retry after the first round trip, and with Go 1.26 the
+// body is still intact (TestSDKRetriesPOSTBodyIntact pins this).
 func newTransport(base http.RoundTripper) http.RoundTripper {
-	if base == nil {
-		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-			base = dt.Clone()
-		} else {
-			base = http.DefaultTransport
-		}
+	if base != nil {
+		return base
 	}
-	return rewindTransport{next: base}
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		return dt.Clone()
+	}
+	return http.DefaultTransport
 }
 
 // redactedError hides secrets and tokens that net/http puts into error
