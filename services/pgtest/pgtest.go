@@ -80,6 +80,29 @@ func Cluster() *pgcluster.Cluster {
 // when the test ends, connections or not.
 func NewDSN(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, templateDB)
+}
+
+// NewEmptyDSN creates an empty database (no migrations applied), for tests of
+// the migration path itself, and returns its connection string.
+func NewEmptyDSN(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, "")
+}
+
+// Open opens dsn with sqlx and closes it when the test ends.
+func Open(t testing.TB, dsn string) *sqlx.DB {
+	t.Helper()
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newDatabase(t testing.TB, template string) string {
+	t.Helper()
 	c, err := ensure()
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +110,7 @@ func NewDSN(t testing.TB) string {
 	name := fmt.Sprintf("t%d", state.seq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.CreateDatabase(ctx, name, templateDB); err != nil {
+	if err := c.CreateDatabase(ctx, name, template); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
@@ -102,12 +125,7 @@ func NewDSN(t testing.TB) string {
 // database is dropped.
 func NewDB(t testing.TB) *sqlx.DB {
 	t.Helper()
-	db, err := sqlx.Open("postgres", NewDSN(t))
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return Open(t, NewDSN(t))
 }
 
 // drop removes a test database, ending any connections the test left open.
