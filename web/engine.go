@@ -62,7 +62,7 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 		crossOriginProtection(),
 	)
 	e.NoRoute(func(c *gin.Context) {
-		Fail(c, services.Errorf(services.ENOTFOUND, "页面不存在"))
+		Fail(c, services.Errorf(services.ENOTFOUND, "链接可能已失效或输入有误，请检查地址后重试"))
 	})
 	return e, nil
 }

@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/marketing-assistant/assistant/services/pgtest"
+	"github.com/marketing-assistant/assistant/web/browsertest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, browsertest.Close) }
 
 // testServer is a `serve` command running in-process.
 type testServer struct {

@@ -50,11 +50,14 @@ var state struct {
 	seq      atomic.Int64
 }
 
-// Main runs the package's tests, then stops the cluster (if one was started),
-// removes its directory and exits with the tests' status. Call it from
-// TestMain.
-func Main(m *testing.M) {
+// Main runs the package's tests, then the after functions (e.g. stopping a
+// shared browser), then stops the cluster (if one was started), removes its
+// directory and exits with the tests' status. Call it from TestMain.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if err := teardown(); err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 		if code == 0 {
