@@ -3,7 +3,6 @@ package sandbox
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,11 +153,23 @@ type NewEmployee struct {
 	Leader          bool   `json:"leader,omitempty"`           // leads its first department
 }
 
-var userIDPattern = regexp.MustCompile(`^[0-9a-zA-Z_\-@.]{1,64}$`)
+// validUserID: 1-64 bytes of [0-9a-zA-Z_-@.] (wechat-protocol.md §6).
+func validUserID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune("_-@.", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // CreateEmployee adds a member and fires change_contact/create_user.
 func (s *Sandbox) CreateEmployee(in NewEmployee) (Employee, error) {
-	if !userIDPattern.MatchString(in.UserID) {
+	if !validUserID(in.UserID) {
 		return Employee{}, invalid("userid %q must be 1-64 of [0-9a-zA-Z_-@.]", in.UserID)
 	}
 	if in.Name == "" {
