@@ -44,9 +44,11 @@ func mpOpenID(v string) IdentityInput {
 func external(v string) IdentityInput {
 	return IdentityInput{Kind: KindExternalUserID, Scope: "ww0001", Key: v}
 }
-func phone(v string) IdentityInput         { return IdentityInput{Kind: KindPhone, Key: v} }
-func verifiedPhone(v string) IdentityInput { return IdentityInput{Kind: KindPhone, Key: v, Verified: true} }
-func lead(v string) IdentityInput          { return IdentityInput{Kind: KindCRMLead, Key: v} }
+func phone(v string) IdentityInput { return IdentityInput{Kind: KindPhone, Key: v} }
+func verifiedPhone(v string) IdentityInput {
+	return IdentityInput{Kind: KindPhone, Key: v, Verified: true}
+}
+func lead(v string) IdentityInput { return IdentityInput{Kind: KindCRMLead, Key: v} }
 
 func obs(src string, ids ...IdentityInput) Observation {
 	return Observation{Source: src, Ref: src + ":1", OccurredAt: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC), Identities: ids}
