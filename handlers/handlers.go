@@ -9,10 +9,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/marketing-assistant/assistant/services"
 	"github.com/marketing-assistant/assistant/views/layout"
+	"github.com/marketing-assistant/assistant/web"
 )
 
 // Assets is the embedded static file table.
@@ -34,6 +37,12 @@ type Deps struct {
 	DB      Pinger
 	// Landing lists extra surfaces on the landing page (e.g. the sandbox console).
 	Landing []LandingLink
+	// SessionKey signs and encrypts the session cookies; SecureCookies marks
+	// them Secure (BASE_URL is https).
+	SessionKey    []byte
+	SecureCookies bool
+	Admins        AdminAccounts
+	Audit         AuditLog
 }
 
 // LandingLink is one extra entry for the landing page.
@@ -48,4 +57,19 @@ func Register(e *gin.Engine, d Deps) {
 	e.GET("/readyz", health.ready)
 	home := &homeHandler{version: d.Version, extra: d.Landing}
 	e.GET("/", home.landing)
+	registerAdmin(e, d)
+}
+
+// registerAdmin installs sign-in and the admin console and returns the group
+// (admins and managers only) that admin features add their routes to.
+func registerAdmin(e *gin.Engine, d Deps) *gin.RouterGroup {
+	adm := &adminHandler{accounts: d.Admins, audit: d.Audit,
+		cookies: web.NewCookies[AdminSession](d.SessionKey, adminCookieName, adminSessionAge, d.SecureCookies)}
+	loginLimit := web.NewLimiter(6*time.Second, 10) // 10 attempts at once, then 10 a minute per IP
+	e.GET("/admin/login", adm.loginPage)
+	e.POST("/admin/login", web.LimitByIP(loginLimit, "登录尝试太频繁，请一分钟后再试"), adm.login)
+	e.POST("/admin/logout", adm.logout)
+	g := e.Group("/admin", adm.requireRole(services.RoleAdmin, services.RoleManager))
+	g.GET("", adm.home)
+	return g
 }

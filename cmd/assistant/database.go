@@ -18,21 +18,33 @@ import (
 // the process started and must stop.
 type database struct {
 	DB      *sqlx.DB
-	cluster *pgcluster.Cluster
+	cluster *pgcluster.Cluster // nil unless this process must stop it on Close
 	log     *slog.Logger
 }
+
+// clusterUse says who owns the embedded cluster's lifetime.
+type clusterUse int
+
+const (
+	// ownCluster: the server owns it; it stops it on exit, even one it
+	// adopted after a crash of an earlier server.
+	ownCluster clusterUse = iota
+	// borrowCluster: a tool (migrate, admin...) stops it only if it had to
+	// start it, so running a tool next to a live server leaves it running.
+	borrowCluster
+)
 
 // embeddedDBName is the database the app uses inside its embedded cluster.
 const embeddedDBName = "assistant"
 
 // openDatabase connects to DATABASE_URL, or starts the embedded cluster under
 // DATA_DIR/postgres when it is unset, and waits until the database answers.
-func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*database, error) {
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, use clusterUse) (*database, error) {
 	d := &database{log: log}
 	dsn := cfg.DatabaseURL
 	if dsn == "" {
 		var err error
-		if dsn, err = d.startEmbedded(ctx, cfg); err != nil {
+		if dsn, err = d.startEmbedded(ctx, cfg, use); err != nil {
 			return nil, err
 		}
 	}
@@ -52,7 +64,7 @@ func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*database,
 	return d, nil
 }
 
-func (d *database) startEmbedded(ctx context.Context, cfg Config) (string, error) {
+func (d *database) startEmbedded(ctx context.Context, cfg Config, use clusterUse) (string, error) {
 	bin, err := pgcluster.FindBinDir(cfg.PGBinDir)
 	if err != nil {
 		return "", fmt.Errorf("embedded PostgreSQL: %w", err)
@@ -61,10 +73,13 @@ func (d *database) startEmbedded(ctx context.Context, cfg Config) (string, error
 	if err != nil {
 		return "", fmt.Errorf("embedded PostgreSQL: %w", err)
 	}
+	wasRunning := cl.Running()
 	if err := cl.Start(ctx); err != nil {
 		return "", fmt.Errorf("embedded PostgreSQL: %w", err)
 	}
-	d.cluster = cl
+	if use == ownCluster || !wasRunning {
+		d.cluster = cl
+	}
 	if err := ensureDatabase(ctx, cl); err != nil {
 		d.stopCluster()
 		return "", err

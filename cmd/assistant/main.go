@@ -35,6 +35,7 @@ func commands() []command {
 		{"serve", "run the web server (default)", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"version", "print the version", runVersion},
+		{"admin", "manage local admin accounts: create|reset-password|list", runAdmin},
 	}
 }
 

@@ -12,7 +12,7 @@ func runMigrate(ctx context.Context, stdout io.Writer, _ []string, getenv func(s
 		return err
 	}
 	log := newLogger(cfg, stdout)
-	db, err := openDatabase(ctx, cfg, log)
+	db, err := openDatabase(ctx, cfg, log, borrowCluster)
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/marketing-assistant/assistant/handlers"
+	"github.com/marketing-assistant/assistant/services"
 	"github.com/marketing-assistant/assistant/static"
 	"github.com/marketing-assistant/assistant/views/errorpage"
 	"github.com/marketing-assistant/assistant/views/layout"
@@ -30,7 +32,7 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, cfg, log)
+	db, err := openDatabase(ctx, cfg, log, ownCluster)
 	if err != nil {
 		return err
 	}
@@ -58,7 +60,7 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 }
 
 // buildEngine wires services and handlers onto the web engine.
-func buildEngine(cfg Config, log *slog.Logger, db *database, _ Secrets) (*gin.Engine, error) {
+func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets) (*gin.Engine, error) {
 	assets, err := static.New()
 	if err != nil {
 		return nil, err
@@ -74,7 +76,12 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, _ Secrets) (*gin.En
 	if err != nil {
 		return nil, err
 	}
-	handlers.Register(engine, handlers.Deps{Log: log, Version: version, Assets: assets, DB: db.DB})
+	audit := services.NewAuditService(db.DB)
+	handlers.Register(engine, handlers.Deps{
+		Log: log, Version: version, Assets: assets, DB: db.DB,
+		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		Admins: services.NewAdminService(db.DB, audit), Audit: audit,
+	})
 	return engine, nil
 }
 

@@ -1,0 +1,73 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/marketing-assistant/assistant/services"
+	"github.com/marketing-assistant/assistant/views/admin"
+	"github.com/marketing-assistant/assistant/web"
+)
+
+type adminHandler struct {
+	accounts AdminAccounts
+	audit    AuditLog
+	cookies  *web.Cookies[AdminSession]
+}
+
+func (h *adminHandler) loginPage(c *gin.Context) {
+	if _, ok := h.load(c); ok {
+		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
+		return
+	}
+	web.Render(c, http.StatusOK, admin.LoginPage(admin.LoginVM{Next: safeNext(c.Query("next"))}))
+}
+
+func (h *adminHandler) login(c *gin.Context) {
+	name, next := c.PostForm("name"), safeNext(c.PostForm("next"))
+	acct, err := h.accounts.SignIn(c.Request.Context(), name, c.PostForm("password"), c.ClientIP())
+	if err != nil {
+		code := services.ErrorCode(err)
+		if code == services.EINTERNAL {
+			web.Fail(c, err)
+			return
+		}
+		web.Render(c, web.Status(code), admin.LoginPage(admin.LoginVM{Name: name, Next: next, Error: services.ErrorMessage(err)}))
+		return
+	}
+	s := AdminSession{Kind: "local", ID: strconv.FormatInt(acct.ID, 10), IssuedAt: time.Now().Unix()}
+	if err := h.cookies.Write(c, s); err != nil {
+		web.Fail(c, fmt.Errorf("admin: write session: %w", err))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+func (h *adminHandler) logout(c *gin.Context) {
+	if a, ok := h.load(c); ok {
+		_ = h.audit.Record(c.Request.Context(), services.AuditEntry{ActorKind: a.Kind, ActorID: a.ID, Action: "sign_out", IP: c.ClientIP()})
+	}
+	h.cookies.Clear(c)
+	c.Redirect(http.StatusSeeOther, "/admin/login")
+}
+
+func (h *adminHandler) home(c *gin.Context) {
+	entries, err := h.audit.List(c.Request.Context(), services.AuditFilter{Limit: 20})
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	vm := admin.HomeVM{Shell: adminShell(c, "概览", "/admin")}
+	for _, e := range entries {
+		target := e.TargetKind
+		if e.TargetID != "" {
+			target += " " + e.TargetID
+		}
+		vm.Recent = append(vm.Recent, admin.AuditRow{At: e.At, Actor: e.ActorKind + ":" + e.ActorID, Action: e.Action, Target: target, IP: e.IP})
+	}
+	web.Render(c, http.StatusOK, admin.HomePage(vm))
+}

@@ -1,0 +1,128 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/marketing-assistant/assistant/services"
+	"github.com/marketing-assistant/assistant/views/layout"
+	"github.com/marketing-assistant/assistant/web"
+)
+
+// AdminSession is what the admin cookie carries. Only ids: the account is
+// reloaded on every request, so a removed account or changed role takes
+// effect at once.
+type AdminSession struct {
+	Kind     string `json:"k"` // "local" (bootstrap account) or "wecom" (employee)
+	ID       string `json:"i"`
+	IssuedAt int64  `json:"t"`
+}
+
+// Admin is the signed-in person of an admin request.
+type Admin struct {
+	Kind string
+	ID   string
+	Name string
+	Role string
+}
+
+const (
+	adminCookieName = "ma_admin"
+	adminSessionAge = 12 * time.Hour
+	keyAdmin        = "handlers.admin"
+)
+
+// AdminAccounts is what the admin pages need of local accounts.
+type AdminAccounts interface {
+	SignIn(ctx context.Context, name, password, ip string) (services.AdminAccount, error)
+	FindAdminByID(ctx context.Context, id int64) (services.AdminAccount, error)
+}
+
+// AuditLog is the append-only log of sensitive actions.
+type AuditLog interface {
+	Record(ctx context.Context, e services.AuditEntry) error
+	List(ctx context.Context, f services.AuditFilter) ([]services.AuditEntry, error)
+}
+
+// currentAdmin returns the signed-in admin of a request that passed requireRole.
+func currentAdmin(c *gin.Context) Admin {
+	a, _ := c.Get(keyAdmin)
+	admin, _ := a.(Admin)
+	return admin
+}
+
+// requireRole lets through only signed-in admins whose role is in roles. A
+// missing or expired session goes to the sign-in page (GET) or gets 401.
+func (h *adminHandler) requireRole(roles ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		admin, ok := h.load(c)
+		if !ok {
+			h.cookies.Clear(c)
+			if c.Request.Method == http.MethodGet && !web.IsHTMX(c) {
+				c.Redirect(http.StatusSeeOther, "/admin/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			} else {
+				web.Fail(c, services.Errorf(services.EUNAUTHORIZED, "登录已过期，请重新登录"))
+			}
+			c.Abort()
+			return
+		}
+		for _, r := range roles {
+			if admin.Role == r {
+				c.Set(keyAdmin, admin)
+				c.Next()
+				return
+			}
+		}
+		web.Fail(c, services.Errorf(services.EFORBIDDEN, "你的角色无权访问此页面"))
+		c.Abort()
+	}
+}
+
+func (h *adminHandler) load(c *gin.Context) (Admin, bool) {
+	s, ok := h.cookies.Read(c)
+	if !ok || s.Kind != "local" {
+		return Admin{}, false
+	}
+	var id int64
+	for _, ch := range s.ID {
+		if ch < '0' || ch > '9' {
+			return Admin{}, false
+		}
+		id = id*10 + int64(ch-'0')
+	}
+	acct, err := h.accounts.FindAdminByID(c.Request.Context(), id)
+	if err != nil {
+		return Admin{}, false
+	}
+	return Admin{Kind: "local", ID: s.ID, Name: acct.Name, Role: acct.Role}, true
+}
+
+// adminSections lists the console's sections; a feature adds its entry here when
+// its pages exist.
+var adminSections = []struct{ label, url string }{
+	{"概览", "/admin"},
+}
+
+// adminShell builds the layout of an admin page, marking the active section.
+func adminShell(c *gin.Context, title, active string) layout.AdminPage {
+	admin := currentAdmin(c)
+	p := layout.AdminPage{Page: layout.Page{Title: title}, UserName: admin.Name, SignedIn: admin.ID != ""}
+	for _, s := range adminSections {
+		p.Nav = append(p.Nav, layout.NavItem{Label: s.label, URL: s.url, Active: s.url == active})
+	}
+	return p
+}
+
+// safeNext keeps a post-login redirect on this site: only absolute paths,
+// never "//host" or a scheme.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/admin"
+	}
+	return next
+}
