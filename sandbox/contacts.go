@@ -58,8 +58,12 @@ func (s *Sandbox) wecomUserGet(c *call) (any, *apiError) {
 	}{ok(), s.employeeBody(e)}, nil
 }
 
-// wecomUserListID: POST /cgi-bin/user/list_id {cursor, limit 1..10000}; one row per (user, department).
+// wecomUserListID: POST /cgi-bin/user/list_id {cursor, limit 1..10000}; one
+// row per (user, department). Only the 通讯录同步 (ContactSecret) token may call it: 48002.
 func (s *Sandbox) wecomUserListID(c *call) (any, *apiError) {
+	if c.tok.Owner != ownerContact {
+		return nil, apiErr(48002, "api forbidden: user/list_id needs the contacts-sync secret")
+	}
 	var req struct {
 		Cursor string `json:"cursor"`
 		Limit  *int   `json:"limit"`
