@@ -14,15 +14,15 @@ import (
 
 // Error codes. They map onto HTTP statuses in package web.
 const (
-	EINVALID      = "invalid"       // the input breaks a rule; Fields says which
-	ENOTFOUND     = "not_found"     // the thing does not exist, or the caller may not know it does
-	ECONFLICT     = "conflict"      // the request clashes with the current state
-	EUNAUTHORIZED = "unauthorized"  // the caller is not signed in
-	EFORBIDDEN    = "forbidden"     // the caller is signed in but may not do this
-	ERATELIMIT    = "rate_limited"  // too many attempts; try later
-	ETOOLARGE     = "too_large"     // the request body or batch is over its limit
-	EUNAVAILABLE  = "unavailable"   // a dependency (database, WeChat) is away; try later
-	EINTERNAL     = "internal"      // anything unexpected
+	EINVALID      = "invalid"      // the input breaks a rule; Fields says which
+	ENOTFOUND     = "not_found"    // the thing does not exist, or the caller may not know it does
+	ECONFLICT     = "conflict"     // the request clashes with the current state
+	EUNAUTHORIZED = "unauthorized" // the caller is not signed in
+	EFORBIDDEN    = "forbidden"    // the caller is signed in but may not do this
+	ERATELIMIT    = "rate_limited" // too many attempts; try later
+	ETOOLARGE     = "too_large"    // the request body or batch is over its limit
+	EUNAVAILABLE  = "unavailable"  // a dependency (database, WeChat) is away; try later
+	EINTERNAL     = "internal"     // anything unexpected
 )
 
 // Error is an expected failure with a code and a message safe to show.

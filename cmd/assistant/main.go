@@ -36,6 +36,7 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"version", "print the version", runVersion},
 		{"admin", "manage local admin accounts: create|reset-password|list", runAdmin},
+		{"sandbox", "run the local WeCom/WeChat sandbox on its own", runSandbox},
 	}
 }
 
