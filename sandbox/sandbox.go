@@ -124,7 +124,11 @@ func (s *Sandbox) listen() error {
 func (s *Sandbox) URLs() URLs { return s.urls }
 
 // Options returns the effective options, with generated credentials filled in.
-func (s *Sandbox) Options() Options { return s.opts }
+func (s *Sandbox) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
+}
 
 // Close stops the listeners and the callback sender and writes the snapshot.
 func (s *Sandbox) Close(ctx context.Context) error {
