@@ -167,6 +167,10 @@ func TestSandboxOfficialAccountAndMiniProgram(t *testing.T) {
 	sb, c := startSandbox(t)
 	ctx := context.Background()
 	q := must(c.OACreateQRCode(ctx, "ch42", 3600))(t)
+	person := must(sb.CreateWeChatUser(sandbox.NewWeChatUser{Nickname: "王五", Phone: "13900000002"}))(t)
+	if err := sb.Subscribe(sandbox.OAEventInput{WeChatUser: person.ID, Scene: "ch42"}); err != nil {
+		t.Fatal(err)
+	}
 	if q.Ticket == "" || q.ImageURL == "" {
 		t.Errorf("OACreateQRCode = %+v", q)
 	}
@@ -175,8 +179,8 @@ func TestSandboxOfficialAccountAndMiniProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(ids) > 0 {
-		u := must(c.OAUser(ctx, ids[0]))(t)
-		if u.OpenID != ids[0] {
+		u := must(c.OAUser(ctx, person.OAOpenID))(t)
+		if !u.Subscribe || u.UnionID != person.UnionID || u.QRSceneStr != "ch42" {
 			t.Errorf("OAUser = %+v", u)
 		}
 		if b := must(c.OAUsersBatch(ctx, ids[:1]))(t); len(b) != 1 {
@@ -191,8 +195,19 @@ func TestSandboxOfficialAccountAndMiniProgram(t *testing.T) {
 	if n := sb.Hits("/cgi-bin/token"); n != 1 {
 		t.Errorf("OA token fetched %d times, want 1", n)
 	}
-	t.Run("codes", func(t *testing.T) {
-		t.Skip("sandbox has no Go API yet to mint OAuth / wx.login / getPhoneNumber codes (needed for UserIDFromOAuthCode, OAExchangeCode, OAUserInfo, MPCodeToSession, MPPhoneNumber)")
+	login := must(sb.MPLoginCode(person.ID))(t)
+	if s := must(c.MPCodeToSession(ctx, login))(t); s.OpenID != person.MPOpenID || s.UnionID != person.UnionID {
+		t.Errorf("MPCodeToSession = %+v, want %s/%s", s, person.MPOpenID, person.UnionID)
+	}
+	if _, err := c.MPCodeToSession(ctx, login); !IsAPIError(err) {
+		t.Errorf("reused wx.login code: %v, want APIError", err)
+	}
+	phone := must(sb.MPPhoneCode(person.ID))(t)
+	if p := must(c.MPPhoneNumber(ctx, phone))(t); p.PurePhoneNumber != "13900000002" {
+		t.Errorf("MPPhoneNumber = %+v", p)
+	}
+	t.Run("oauth codes", func(t *testing.T) {
+		t.Skip("sandbox has no Go API to mint WeCom/OA OAuth codes (only the browser authorize page); UserIDFromOAuthCode, OAExchangeCode and OAUserInfo are not exercised")
 	})
 }
 
