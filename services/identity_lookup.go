@@ -123,12 +123,25 @@ func (s *IdentityService) FindUserByPhone(ctx context.Context, phone string) (Ma
 	return s.findByKey(ctx, string(KindPhone), "", key)
 }
 
+// AnyScope as the scope of FindUserByIdentity matches the key in any scope
+// (e.g. an external_userid when the caller does not name the corp).
+const AnyScope = "*"
+
 func (s *IdentityService) findByKey(ctx context.Context, kind, scope, key string) (MarketingUser, error) {
-	var u MarketingUser
-	err := s.db.GetContext(ctx, &u, `SELECT u.id, u.n_identities, u.n_phones, u.created_at, u.updated_at
+	var us []MarketingUser
+	err := s.db.SelectContext(ctx, &us, `SELECT DISTINCT u.id, u.n_identities, u.n_phones, u.created_at, u.updated_at
 FROM identities i JOIN marketing_users u ON u.id = i.user_id
-WHERE i.kind = $1 AND i.scope = $2 AND i.key = $3`, kind, scope, key)
-	return u, notFound(err, "营销用户")
+WHERE i.kind = $1 AND ($2 = '*' OR i.scope = $2) AND i.key = $3
+LIMIT 2`, kind, scope, key)
+	switch {
+	case err != nil:
+		return MarketingUser{}, fmt.Errorf("identities: find: %w", err)
+	case len(us) == 0:
+		return MarketingUser{}, Errorf(ENOTFOUND, "营销用户不存在")
+	case len(us) > 1:
+		return MarketingUser{}, Errorf(ECONFLICT, "该标识在多个范围内对应不同的营销用户，请指定范围")
+	}
+	return us[0], nil
 }
 
 // Identities returns the user's identities (phones opened), strongest first,

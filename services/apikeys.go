@@ -1,0 +1,199 @@
+package services
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// API key scopes.
+const (
+	ScopeIdentitiesWrite = "identities:write" // push CRM records
+	ScopeUsersRead       = "users:read"       // look up marketing users and their moments
+	ScopePIIRead         = "pii:read"         // see phone numbers unmasked
+)
+
+// APIScopes lists every scope.
+var APIScopes = []string{ScopeIdentitiesWrite, ScopeUsersRead, ScopePIIRead}
+
+// APIKey is a CRM API key. Only a hash of the secret is stored.
+type APIKey struct {
+	ID         int64          `db:"id"`
+	Name       string         `db:"name"`
+	Prefix     string         `db:"prefix"` // shown to tell keys apart
+	Scopes     pq.StringArray `db:"scopes"`
+	CreatedAt  time.Time      `db:"created_at"`
+	LastUsedAt *time.Time     `db:"last_used_at"`
+	RevokedAt  *time.Time     `db:"revoked_at"`
+}
+
+// Has reports whether the key carries scope.
+func (k APIKey) Has(scope string) bool { return slices.Contains(k.Scopes, scope) }
+
+// APIKeyService creates and checks API keys and keeps Idempotency-Key answers.
+type APIKeyService struct {
+	db  *sqlx.DB
+	now func() time.Time
+}
+
+// NewAPIKeyService returns the service.
+func NewAPIKeyService(db *sqlx.DB) *APIKeyService { return &APIKeyService{db: db, now: time.Now} }
+
+const apiKeyPrefix = "mak_"
+
+func hashKey(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// CreateAPIKey creates a key and returns it with its secret, which is shown
+// this once and never stored. Errors: EINVALID (name, unknown scope).
+func (s *APIKeyService) CreateAPIKey(ctx context.Context, name string, scopes []string) (APIKey, string, error) {
+	name = strings.TrimSpace(name)
+	fields := map[string]string{}
+	if name == "" || len(name) > 100 {
+		fields["name"] = "请填写名称（不超过 100 字）"
+	}
+	if len(scopes) == 0 {
+		fields["scopes"] = "至少需要一个权限：" + strings.Join(APIScopes, ",")
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(APIScopes, sc) {
+			fields["scopes"] = "未知的权限 " + sc + "（可选：" + strings.Join(APIScopes, ",") + "）"
+		}
+	}
+	if len(fields) > 0 {
+		return APIKey{}, "", Invalid("API 密钥参数无效", fields)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return APIKey{}, "", err
+	}
+	secret := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	var k APIKey
+	err := s.db.GetContext(ctx, &k, `INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
+RETURNING id, name, prefix, scopes, created_at, last_used_at, revoked_at`,
+		name, secret[:len(apiKeyPrefix)+6], hashKey(secret), pq.StringArray(scopes))
+	if err != nil {
+		return APIKey{}, "", fmt.Errorf("apikeys: create: %w", err)
+	}
+	return k, secret, nil
+}
+
+// Authenticate returns the live key for a secret. Errors: EUNAUTHORIZED.
+func (s *APIKeyService) Authenticate(ctx context.Context, secret string) (APIKey, error) {
+	if !strings.HasPrefix(secret, apiKeyPrefix) {
+		return APIKey{}, Errorf(EUNAUTHORIZED, "API 密钥无效")
+	}
+	var k APIKey
+	err := s.db.GetContext(ctx, &k, `WITH k AS (
+    SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys
+    WHERE key_hash = $1 AND revoked_at IS NULL
+), touch AS (
+    UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id IN (SELECT id FROM k)
+      AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
+)
+SELECT * FROM k`, hashKey(secret), s.now())
+	if errors.Is(err, sql.ErrNoRows) {
+		return APIKey{}, Errorf(EUNAUTHORIZED, "API 密钥无效或已吊销")
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("apikeys: authenticate: %w", err)
+	}
+	return k, nil
+}
+
+// APIKeys lists the keys, newest first.
+func (s *APIKeyService) APIKeys(ctx context.Context) ([]APIKey, error) {
+	var ks []APIKey
+	err := s.db.SelectContext(ctx, &ks, `SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at
+FROM api_keys ORDER BY id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("apikeys: list: %w", err)
+	}
+	return ks, nil
+}
+
+// RevokeAPIKey revokes a key. Errors: ENOTFOUND.
+func (s *APIKeyService) RevokeAPIKey(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, s.now())
+	if err != nil {
+		return fmt.Errorf("apikeys: revoke: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(ENOTFOUND, "API 密钥不存在或已吊销")
+	}
+	return nil
+}
+
+// IdempotentAnswer is a stored answer to replay.
+type IdempotentAnswer struct {
+	Status int
+	Body   []byte
+}
+
+// BeginIdempotent reserves an Idempotency-Key for a request. It returns the
+// stored answer when the same request was answered before, nil when the
+// caller should proceed (and later call FinishIdempotent or
+// AbandonIdempotent). Errors: EINVALID (key), ECONFLICT (same key with
+// another body, or the first request is still running).
+func (s *APIKeyService) BeginIdempotent(ctx context.Context, keyID int64, idemKey string, body []byte) (*IdempotentAnswer, error) {
+	if idemKey == "" || len(idemKey) > 200 {
+		return nil, Invalid("Idempotency-Key 无效", map[string]string{"Idempotency-Key": "1–200 个字符"})
+	}
+	h := sha256.Sum256(body)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO api_idempotency (api_key_id, idem_key, request_hash)
+VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, keyID, idemKey, h[:])
+	if err != nil {
+		return nil, fmt.Errorf("apikeys: idempotency: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, nil
+	}
+	var row struct {
+		Hash     []byte `db:"request_hash"`
+		Status   int    `db:"status"`
+		Response []byte `db:"response"`
+	}
+	if err := s.db.GetContext(ctx, &row, `SELECT request_hash, status, response FROM api_idempotency
+WHERE api_key_id = $1 AND idem_key = $2`, keyID, idemKey); err != nil {
+		return nil, fmt.Errorf("apikeys: idempotency: %w", err)
+	}
+	if string(row.Hash) != string(h[:]) {
+		return nil, Errorf(ECONFLICT, "Idempotency-Key 已用于另一个请求")
+	}
+	if row.Status == 0 {
+		return nil, Errorf(ECONFLICT, "相同 Idempotency-Key 的请求仍在处理")
+	}
+	return &IdempotentAnswer{Status: row.Status, Body: row.Response}, nil
+}
+
+// FinishIdempotent stores the answer to replay.
+func (s *APIKeyService) FinishIdempotent(ctx context.Context, keyID int64, idemKey string, a IdempotentAnswer) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE api_idempotency SET status = $3, response = $4
+WHERE api_key_id = $1 AND idem_key = $2`, keyID, idemKey, a.Status, a.Body)
+	if err != nil {
+		return fmt.Errorf("apikeys: idempotency: %w", err)
+	}
+	return nil
+}
+
+// AbandonIdempotent frees a reservation after a failure, so a retry runs.
+func (s *APIKeyService) AbandonIdempotent(ctx context.Context, keyID int64, idemKey string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM api_idempotency WHERE api_key_id = $1 AND idem_key = $2 AND status = 0`,
+		keyID, idemKey)
+	if err != nil {
+		return fmt.Errorf("apikeys: idempotency: %w", err)
+	}
+	return nil
+}
