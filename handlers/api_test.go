@@ -2,11 +2,11 @@ package handlers
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"sort"
 	"strings"

@@ -460,7 +460,13 @@ BEGIN
                 SELECT count(*), count(*) FILTER (WHERE p_kinds[b] = 'phone') FROM unnest(new_bad) b
                 RETURNING id INTO ovf;
             END IF;
-            anchor_id := identity_ids[g_anchor];
+            -- new identities hang off the group's first known identity (so the
+            -- graph stays connected), else off the first new one
+            SELECT identity_ids[o.ord] INTO anchor_id FROM unnest(owners) WITH ORDINALITY o(w, ord)
+             WHERE o.w = ANY (g_users) ORDER BY o.ord LIMIT 1;
+            IF anchor_id IS NULL AND cardinality(new_ok) > 0 THEN
+                anchor_id := identity_ids[new_ok[1]];
+            END IF;
             INSERT INTO identities (id, user_id, kind, scope, key, phone, verified, attrs, linked_to, seen_with,
                                     ev_source, ev_ref, ev_verified, first_seen, last_seen)
             SELECT identity_ids[p], CASE WHEN ok THEN user_id ELSE ovf END,
