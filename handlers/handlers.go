@@ -43,6 +43,9 @@ type Deps struct {
 	SecureCookies bool
 	Admins        AdminAccounts
 	Audit         AuditLog
+	// Identities and APIKeys serve the CRM API under /api/v1 (both or neither).
+	Identities IdentityAPI
+	APIKeys    APIKeys
 }
 
 // LandingLink is one extra entry for the landing page.
@@ -58,6 +61,9 @@ func Register(e *gin.Engine, d Deps) {
 	home := &homeHandler{version: d.Version, extra: d.Landing}
 	e.GET("/", home.landing)
 	registerAdmin(e, d)
+	if d.Identities != nil && d.APIKeys != nil {
+		registerAPI(e, d.Identities, d.APIKeys)
+	}
 }
 
 // registerAdmin installs sign-in and the admin console and returns the group

@@ -37,6 +37,8 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"admin", "manage local admin accounts: create|reset-password|list", runAdmin},
 		{"sandbox", "run the local WeCom/WeChat sandbox on its own", runSandbox},
+		{"apikey", "manage CRM API keys: create --name N --scopes a,b|list|revoke ID", runAPIKey},
+		{"identities", "identity maintenance: audit [--repair]", runIdentities},
 	}
 }
 

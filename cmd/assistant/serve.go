@@ -81,6 +81,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets) (*
 		Log: log, Version: version, Assets: assets, DB: db.DB,
 		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		Admins: services.NewAdminService(db.DB, audit), Audit: audit,
+		Identities: services.NewIdentityService(db.DB, secrets.PII), APIKeys: services.NewAPIKeyService(db.DB),
 	})
 	return engine, nil
 }
