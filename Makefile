@@ -29,6 +29,10 @@ check:
 test: deps check
 	$(GO) test -race -timeout 30m ./...
 
+## bench: run every benchmark scenario against its same-run baseline; writes docs/benchmarks.md
+bench:
+	$(GO) run ./scripts/benchreport -out docs/benchmarks.md ./...
+
 ## generate: regenerate templ components
 generate:
 	$(GO) tool templ generate
