@@ -5,7 +5,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GOFILES  = $(shell git ls-files '*.go' | grep -v '_templ.go$$')
 
-.PHONY: build run test deps check generate bench vendor
+.PHONY: build run test deps check generate bench vendor fuzz
 
 ## build: compile the binary into bin/assistant
 build:
@@ -25,9 +25,21 @@ check:
 	$(GO) vet ./...
 	$(GO) tool templ generate -check
 
-## test: the whole suite, race detector on
+## test: the whole suite, race detector on, then a short fuzz run
 test: deps check
 	$(GO) test -race -timeout 30m ./...
+	$(MAKE) fuzz
+
+# FUZZ lists package:target pairs; each runs for FUZZTIME. Crashers land in the
+# package's testdata/fuzz and become regression tests.
+FUZZ ?= ./services/wxcrypto:FuzzDecrypt ./services/wxcrypto:FuzzOpen ./services/wxcrypto:FuzzParseEnvelope \
+	./services:FuzzNormalizePhone ./handlers:FuzzCRMBatchDecode
+FUZZTIME ?= 4s
+
+## fuzz: run every fuzz target briefly
+fuzz:
+	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 ## bench: run every benchmark scenario against its same-run baseline; writes docs/benchmarks.md
 bench:
