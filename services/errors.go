@@ -60,6 +60,9 @@ func ErrorCode(err error) string {
 	if errors.As(err, &e) {
 		return e.Code
 	}
+	if databaseUnavailable(err) {
+		return EUNAVAILABLE
+	}
 	return EINTERNAL
 }
 
@@ -68,6 +71,9 @@ func ErrorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) && e.Message != "" {
 		return e.Message
+	}
+	if databaseUnavailable(err) {
+		return "服务暂时不可用，请稍后再试"
 	}
 	return "系统繁忙，请稍后再试"
 }

@@ -62,8 +62,11 @@ func Fail(c *gin.Context, err error) {
 		err = tooLarge(mb.Limit)
 	}
 	code := services.ErrorCode(err)
-	if code == services.EINTERNAL {
+	switch code {
+	case services.EINTERNAL:
 		Logger(c).Error("request failed", "route", c.FullPath(), "err", err)
+	case services.EUNAVAILABLE:
+		Logger(c).Warn("dependency unavailable", "route", c.FullPath(), "err", err)
 	}
 	answer(c, Status(code), code, services.ErrorMessage(err), services.ErrorFields(err))
 }
