@@ -416,7 +416,10 @@ BEGIN
 
         -- 5. Write: the group's user (survivor of the merges, or a new user).
         IF cardinality(g_users) = 0 THEN
-            INSERT INTO marketing_users DEFAULT VALUES RETURNING id INTO user_id;
+            -- born with its counters: no second write of the row
+            INSERT INTO marketing_users (n_identities, n_phones)
+            VALUES (cardinality(new_ok), (SELECT count(*) FROM unnest(new_ok) p WHERE p_kinds[p] = 'phone'))
+            RETURNING id INTO user_id;
             created := true;
         ELSE
             user_id := g_users[1];
@@ -477,7 +480,7 @@ BEGIN
                       FROM (SELECT p, true AS ok FROM unnest(new_ok) p
                             UNION ALL SELECT p, false FROM unnest(new_bad) p) y) x
              ORDER BY p;
-            IF cardinality(new_ok) > 0 THEN
+            IF cardinality(new_ok) > 0 AND NOT created THEN
                 UPDATE marketing_users m
                    SET n_identities = m.n_identities + cardinality(new_ok),
                        n_phones = m.n_phones + (SELECT count(*) FROM unnest(new_ok) p WHERE p_kinds[p] = 'phone'),

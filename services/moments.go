@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -62,6 +63,7 @@ func (m MomentInput) validate() error {
 // Moment is a recorded moment.
 type Moment struct {
 	ID             int64           `db:"id" json:"id"`
+	UserID         int64           `db:"user_id" json:"-"` // the (resolved) user whose timeline it came from
 	IdentityID     int64           `db:"identity_id" json:"identity_id"`
 	IdentityKind   IdentityKind    `db:"identity_kind" json:"identity_kind"`
 	Kind           MomentKind      `db:"kind" json:"kind"`
@@ -147,17 +149,24 @@ func (s *IdentityService) Timeline(ctx context.Context, userID int64, q Timeline
 		}
 		kinds = append(kinds, string(k))
 	}
-	uid, err := s.resolve(ctx, userID)
-	if err != nil {
-		return TimelinePage{}, err
-	}
-	page := TimelinePage{UserID: uid}
-	query, args := timelineAll, []any{uid, at, id, q.Limit}
+	// one round trip: the query resolves the user itself; only an empty page
+	// asks again, to tell an unknown user from an empty timeline
+	var page TimelinePage
+	query, args := timelineAll, []any{userID, at, id, q.Limit}
 	if len(kinds) > 0 {
 		query, args = timelineKinds, append(args, pq.Array(kinds))
 	}
-	if err := s.db.SelectContext(ctx, &page.Moments, query, args...); err != nil {
+	stmt, err := s.prepared(ctx, query)
+	if err != nil {
+		return TimelinePage{}, err
+	}
+	if err := stmt.SelectContext(ctx, &page.Moments, args...); err != nil {
 		return TimelinePage{}, fmt.Errorf("moments: timeline: %w", err)
+	}
+	if len(page.Moments) > 0 {
+		page.UserID = page.Moments[0].UserID
+	} else if page.UserID, err = s.resolve(ctx, userID); err != nil {
+		return TimelinePage{}, err
 	}
 	if len(page.Moments) == q.Limit {
 		last := page.Moments[len(page.Moments)-1]
@@ -166,32 +175,41 @@ func (s *IdentityService) Timeline(ctx context.Context, userID int64, q Timeline
 	return page, nil
 }
 
-const timelineAll = `SELECT m.id, m.identity_id, i.kind AS identity_kind, m.kind, m.occurred_at, m.channel,
+// The timeline queries pick the page from the index alone (index-only scans
+// of (identity_id[, kind], occurred_at, id), one LATERAL probe per identity)
+// and fetch the 20 chosen rows afterwards.
+const timelineAll = `SELECT m.id, t.user_id, m.identity_id, t.identity_kind, m.kind, m.occurred_at, m.channel,
        m.employee_userid, m.title, m.detail
-FROM identities i
-CROSS JOIN LATERAL (
-    SELECT id, identity_id, kind, occurred_at, channel, employee_userid, title, detail
-    FROM moments
-    WHERE identity_id = i.id AND (occurred_at, id) < ($2, $3)
-    ORDER BY occurred_at DESC, id DESC
-    LIMIT $4) m
-WHERE i.user_id = $1
-ORDER BY m.occurred_at DESC, m.id DESC
-LIMIT $4`
+FROM (
+    SELECT i.user_id, i.kind AS identity_kind, x.id, x.occurred_at
+    FROM identities i
+    CROSS JOIN LATERAL (
+        SELECT id, occurred_at FROM moments
+        WHERE identity_id = i.id AND (occurred_at, id) < ($2, $3)
+        ORDER BY occurred_at DESC, id DESC
+        LIMIT $4) x
+    WHERE i.user_id = (SELECT identity_resolve($1))
+    ORDER BY x.occurred_at DESC, x.id DESC
+    LIMIT $4) t
+JOIN moments m ON m.id = t.id
+ORDER BY t.occurred_at DESC, t.id DESC`
 
-const timelineKinds = `SELECT m.id, m.identity_id, i.kind AS identity_kind, m.kind, m.occurred_at, m.channel,
+const timelineKinds = `SELECT m.id, t.user_id, m.identity_id, t.identity_kind, m.kind, m.occurred_at, m.channel,
        m.employee_userid, m.title, m.detail
-FROM identities i
-CROSS JOIN unnest($5::text[]) AS k(kind)
-CROSS JOIN LATERAL (
-    SELECT id, identity_id, kind, occurred_at, channel, employee_userid, title, detail
-    FROM moments
-    WHERE identity_id = i.id AND kind = k.kind AND (occurred_at, id) < ($2, $3)
-    ORDER BY occurred_at DESC, id DESC
-    LIMIT $4) m
-WHERE i.user_id = $1
-ORDER BY m.occurred_at DESC, m.id DESC
-LIMIT $4`
+FROM (
+    SELECT i.user_id, i.kind AS identity_kind, x.id, x.occurred_at
+    FROM identities i
+    CROSS JOIN unnest($5::text[]) AS k(kind)
+    CROSS JOIN LATERAL (
+        SELECT id, occurred_at FROM moments
+        WHERE identity_id = i.id AND kind = k.kind AND (occurred_at, id) < ($2, $3)
+        ORDER BY occurred_at DESC, id DESC
+        LIMIT $4) x
+    WHERE i.user_id = (SELECT identity_resolve($1))
+    ORDER BY x.occurred_at DESC, x.id DESC
+    LIMIT $4) t
+JOIN moments m ON m.id = t.id
+ORDER BY t.occurred_at DESC, t.id DESC`
 
 // farFuture is the cursor of the first page.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -217,4 +235,23 @@ func decodeCursor(c string) (time.Time, int64, error) {
 		return time.Time{}, 0, bad
 	}
 	return time.UnixMicro(us).UTC(), id, nil
+}
+
+// prepared returns the service's prepared statement for query: the timeline
+// is read often and planning it costs as much as running it.
+func (s *IdentityService) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("moments: prepare: %w", err)
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sqlx.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
 }
