@@ -23,12 +23,15 @@ type AdminSession struct {
 	IssuedAt int64  `json:"t"`
 }
 
-// Admin is the signed-in person of an admin request.
+// Admin is the signed-in person of an admin request. WeCom employees carry
+// their corp and, for managers, the departments their data permission covers.
 type Admin struct {
-	Kind string
-	ID   string
-	Name string
-	Role string
+	Kind          string
+	ID            string
+	Name          string
+	Role          string
+	CorpID        string
+	DepartmentIDs []int64
 }
 
 const (
@@ -83,8 +86,18 @@ func (h *adminHandler) requireRole(roles ...string) gin.HandlerFunc {
 	}
 }
 
+// WeComStaff resolves a WeCom employee's console role. When the
+// AdminAccounts given to the handlers also implement it, sessions of kind
+// "wecom" (WeCom sign-in) are honoured; the role is read on every request.
+type WeComStaff interface {
+	StaffMember(ctx context.Context, corpID, userID string) (services.StaffMember, error)
+}
+
 func (h *adminHandler) load(c *gin.Context) (Admin, bool) {
 	s, ok := h.cookies.Read(c)
+	if ok && s.Kind == "wecom" {
+		return h.loadWeCom(c, s)
+	}
 	if !ok || s.Kind != "local" {
 		return Admin{}, false
 	}
@@ -102,10 +115,34 @@ func (h *adminHandler) load(c *gin.Context) (Admin, bool) {
 	return Admin{Kind: "local", ID: s.ID, Name: acct.Name, Role: acct.Role}, true
 }
 
+// loadWeCom resolves a WeCom session ("corp/userid") through staff_roles. A
+// plain staff member stays signed in (and gets 403 on console pages) rather
+// than being sent back to a sign-in page that would sign them in again.
+func (h *adminHandler) loadWeCom(c *gin.Context, s AdminSession) (Admin, bool) {
+	staff, ok := h.accounts.(WeComStaff)
+	corp, user, found := strings.Cut(s.ID, "/")
+	if !ok || !found || corp == "" || user == "" {
+		return Admin{}, false
+	}
+	m, err := staff.StaffMember(c.Request.Context(), corp, user)
+	if err != nil {
+		return Admin{}, false
+	}
+	return Admin{Kind: "wecom", ID: user, Name: m.Name, Role: m.Role, CorpID: corp, DepartmentIDs: m.DepartmentIDs}, true
+}
+
 // adminSections lists the console's sections; a feature adds its entry here when
 // its pages exist.
 var adminSections = []struct{ label, url string }{
 	{"概览", "/admin"},
+	{"营销用户", "/admin/users"},
+	{"身份冲突", "/admin/conflicts"},
+	{"推广任务", "/admin/tasks"},
+	{"会员等级", "/admin/members"},
+	{"员工", "/admin/employees"},
+	{"数据管理", "/admin/lifecycle"},
+	{"审计日志", "/admin/audit"},
+	{"注册表单", "/admin/forms"},
 }
 
 // adminShell builds the layout of an admin page, marking the active section.

@@ -43,6 +43,8 @@ type Deps struct {
 	SecureCookies bool
 	Admins        AdminAccounts
 	Audit         AuditLog
+	// Console holds the admin console's services (admin_console.go).
+	Console ConsoleDeps
 	// Identities and APIKeys serve the CRM API under /api/v1 (both or neither).
 	Identities IdentityAPI
 	APIKeys    APIKeys
@@ -60,7 +62,7 @@ func Register(e *gin.Engine, d Deps) {
 	e.GET("/readyz", health.ready)
 	home := &homeHandler{version: d.Version, extra: d.Landing}
 	e.GET("/", home.landing)
-	registerAdmin(e, d)
+	registerConsole(e, registerAdmin(e, d), d)
 	if d.Identities != nil && d.APIKeys != nil {
 		registerAPI(e, d.Identities, d.APIKeys)
 	}
@@ -75,7 +77,5 @@ func registerAdmin(e *gin.Engine, d Deps) *gin.RouterGroup {
 	e.GET("/admin/login", adm.loginPage)
 	e.POST("/admin/login", web.LimitByIP(loginLimit, "登录尝试太频繁，请一分钟后再试"), adm.login)
 	e.POST("/admin/logout", adm.logout)
-	g := e.Group("/admin", adm.requireRole(services.RoleAdmin, services.RoleManager))
-	g.GET("", adm.home)
-	return g
+	return e.Group("/admin", adm.requireRole(services.RoleAdmin, services.RoleManager))
 }

@@ -77,11 +77,16 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets) (*
 		return nil, err
 	}
 	audit := services.NewAuditService(db.DB)
+	ids := services.NewIdentityService(db.DB, secrets.PII)
+	staff := services.NewStaffDirectory(db.DB, services.NewRoleService(db.DB, audit))
 	handlers.Register(engine, handlers.Deps{
 		Log: log, Version: version, Assets: assets, DB: db.DB,
 		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		Admins: services.NewAdminService(db.DB, audit), Audit: audit,
-		Identities: services.NewIdentityService(db.DB, secrets.PII), APIKeys: services.NewAPIKeyService(db.DB),
+		Admins:     handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff},
+		Audit:      audit,
+		Identities: ids, APIKeys: services.NewAPIKeyService(db.DB),
+		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
+			Dashboard: services.NewDashboardService(db.DB), BaseURL: cfg.BaseURL},
 	})
 	return engine, nil
 }
