@@ -48,6 +48,8 @@ type Deps struct {
 	// Identities and APIKeys serve the CRM API under /api/v1 (both or neither).
 	Identities IdentityAPI
 	APIKeys    APIKeys
+	// Sidebar wires the WeCom chat sidebar (sidebar.go); zero leaves it out.
+	Sidebar SidebarDeps
 }
 
 // LandingLink is one extra entry for the landing page.
@@ -66,6 +68,7 @@ func Register(e *gin.Engine, d Deps) {
 	if d.Identities != nil && d.APIKeys != nil {
 		registerAPI(e, d.Identities, d.APIKeys)
 	}
+	registerSidebar(e, d)
 }
 
 // registerAdmin installs sign-in and the admin console and returns the group
