@@ -26,6 +26,9 @@ type Config struct {
 	// keep under DataDir" (development only).
 	SessionKey     string
 	EncryptionKeys string
+	// Sandbox is "auto" (demo mode when nothing is connected yet), "on" or
+	// "off"; development only.
+	Sandbox string
 	// baseURLDerived is set when BASE_URL is unset, so the server can derive it
 	// from the address it actually listens on (ADDR may end in :0).
 	baseURLDerived bool
@@ -84,6 +87,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.DatabaseURL != "" {
 		bad = append(bad, checkDatabaseURL(c.DatabaseURL)...)
 	}
+	bad = append(bad, c.parseSandbox(get("SANDBOX", ""))...)
 	if c.Production() {
 		bad = append(bad, c.productionRules()...)
 	}
@@ -112,6 +116,25 @@ func (c *Config) parseProxies(v string) []string {
 func (c *Config) parseLevel(v string) []string {
 	if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 		return []string{fmt.Sprintf("LOG_LEVEL=%q: must be debug, info, warn or error", v)}
+	}
+	return nil
+}
+
+// parseSandbox defaults to auto in development and off in production, where
+// the sandbox (fake WeChat servers, the ww shim) is never allowed.
+func (c *Config) parseSandbox(v string) []string {
+	if v == "" {
+		v = "auto"
+		if c.Production() {
+			v = "off"
+		}
+	}
+	c.Sandbox = v
+	switch {
+	case v != "auto" && v != "on" && v != "off":
+		return []string{fmt.Sprintf("SANDBOX=%q: must be auto, on or off", v)}
+	case c.Production() && v != "off":
+		return []string{fmt.Sprintf("SANDBOX=%q: the sandbox is never allowed in production (use off)", v)}
 	}
 	return nil
 }

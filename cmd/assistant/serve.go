@@ -40,6 +40,11 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
+	wc, err := startWeCom(ctx, cfg, log, db, secrets)
+	if err != nil {
+		return err
+	}
+	defer wc.Close(context.WithoutCancel(ctx))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -47,20 +52,21 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if cfg.baseURLDerived {
 		cfg.BaseURL = "http://" + ln.Addr().String()
 	}
-	engine, err := buildEngine(cfg, log, db, secrets)
+	engine, err := buildEngine(cfg, log, db, secrets, wc)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	printBanner(stdout, cfg, ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
+	wc.start(ctx, cfg.BaseURL, stdout)
 	err = web.Serve(ctx, ln, engine, 15*time.Second)
 	log.Info("server stopped")
 	return err
 }
 
 // buildEngine wires services and handlers onto the web engine.
-func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets) (*gin.Engine, error) {
+func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc *wecomRuntime) (*gin.Engine, error) {
 	assets, err := static.New()
 	if err != nil {
 		return nil, err
@@ -80,7 +86,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets) (*
 	ids := services.NewIdentityService(db.DB, secrets.PII)
 	staff := services.NewStaffDirectory(db.DB, services.NewRoleService(db.DB, audit))
 	handlers.Register(engine, handlers.Deps{
-		Log: log, Version: version, Assets: assets, DB: db.DB,
+		Log: log, Version: version, Assets: assets, DB: db.DB, Landing: wc.landing(),
 		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		Admins:     handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff},
 		Audit:      audit,
@@ -88,6 +94,8 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets) (*
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
 			Dashboard: services.NewDashboardService(db.DB), BaseURL: cfg.BaseURL},
 	})
+	wc.register(engine, handlers.Deps{SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		Admins: services.NewAdminService(db.DB, audit), Audit: audit}, cfg.BaseURL)
 	return engine, nil
 }
 
