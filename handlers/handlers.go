@@ -45,6 +45,9 @@ type Deps struct {
 	Audit         AuditLog
 	// Console holds the admin console's services (admin_console.go).
 	Console ConsoleDeps
+	// Forms serves the registration forms, their admin pages and the
+	// mini-program API (forms.go); a nil Forms.Forms leaves them out.
+	Forms FormDeps
 	// Identities and APIKeys serve the CRM API under /api/v1 (both or neither).
 	Identities IdentityAPI
 	APIKeys    APIKeys
@@ -64,7 +67,9 @@ func Register(e *gin.Engine, d Deps) {
 	e.GET("/readyz", health.ready)
 	home := &homeHandler{version: d.Version, extra: d.Landing}
 	e.GET("/", home.landing)
-	registerConsole(e, registerAdmin(e, d), d)
+	adm := registerAdmin(e, d)
+	registerConsole(e, adm, d)
+	registerForms(e, adm, d)
 	if d.Identities != nil && d.APIKeys != nil {
 		registerAPI(e, d.Identities, d.APIKeys)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/marketing-assistant/assistant/services/wecom"
 )
 
-// ContactWays creates WeCom contact ways ("联系我" QR codes).
-type ContactWays interface {
+// ContactWayCreator creates WeCom contact ways ("联系我" QR codes).
+type ContactWayCreator interface {
 	AddContactWay(ctx context.Context, in wecom.ContactWayInput) (wecom.ContactWay, error)
 }
 
@@ -19,7 +19,7 @@ type ContactWays interface {
 // page, creating the contact way once (state "form<id>", so the add event
 // tells which form brought the customer) and reusing it afterwards.
 // Errors: EUNAVAILABLE when WeCom refuses.
-func (s *FormService) ContactQR(ctx context.Context, cw ContactWays, f Form, employee string) (string, error) {
+func (s *FormService) ContactQR(ctx context.Context, cw ContactWayCreator, f Form, employee string) (string, error) {
 	var qr string
 	err := s.db.GetContext(ctx, &qr, `SELECT qr_url FROM form_contact_qr WHERE form_id = $1 AND employee_userid = $2`,
 		f.ID, employee)

@@ -93,6 +93,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 		Identities: ids, APIKeys: services.NewAPIKeyService(db.DB),
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
 			Dashboard: services.NewDashboardService(db.DB), BaseURL: cfg.BaseURL},
+		Forms: formDeps(cfg, db, secrets, audit, wc.provider),
 	})
 	wc.register(engine, handlers.Deps{SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		Admins: services.NewAdminService(db.DB, audit), Audit: audit}, cfg.BaseURL)

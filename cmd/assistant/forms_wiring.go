@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/marketing-assistant/assistant/handlers"
+	"github.com/marketing-assistant/assistant/services"
+	"github.com/marketing-assistant/assistant/services/pii"
+)
+
+// formDeps builds the registration forms' services. wechat may be nil until
+// WeChat settings exist: the pages then work with the phone only and say
+// that WeChat is not connected where it is needed.
+//
+// SMS: no real provider exists yet; outside production codes go to the
+// in-memory sandbox sender, in production forms asking for SMS refuse
+// politely until one is configured.
+func formDeps(cfg Config, db *database, secrets Secrets, audit *services.AuditService, wechat handlers.WeChatClients) handlers.FormDeps {
+	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
+	var sms *services.SMSService
+	if !cfg.Production() {
+		sms = services.NewSMSService(db.DB, secrets.PII, &services.SandboxSMS{}, services.SMSConfig{})
+	}
+	subs := services.NewSubmissionService(services.SubmissionDeps{DB: db.DB, PII: secrets.PII,
+		Identities: services.NewIdentityService(db.DB, secrets.PII), Forms: forms,
+		Attribution: services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), SMS: sms, Audit: audit},
+		services.SubmissionConfig{})
+	d := handlers.FormDeps{BaseURL: cfg.BaseURL, WeChat: wechat, Forms: forms, Submissions: subs}
+	if sms != nil {
+		d.SMS = sms
+	}
+	return d
+}
