@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
@@ -62,6 +63,10 @@ func NewEngine(opts Options) (*gin.Engine, error) {
 		crossOriginProtection(),
 	)
 	e.NoRoute(func(c *gin.Context) {
+		// API clients get problem+json for unknown paths too, not the HTML page.
+		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+			c.Set(keyAPI, true)
+		}
 		Fail(c, services.Errorf(services.ENOTFOUND, "链接可能已失效或输入有误，请检查地址后重试"))
 	})
 	return e, nil

@@ -151,4 +151,9 @@ func TestAPIErrorsAreProblemJSON(t *testing.T) {
 	if p.Code != services.ENOTFOUND || p.Detail != "用户不存在" || p.RequestID == "" {
 		t.Fatalf("problem %+v", p)
 	}
+	w = httptest.NewRecorder()
+	e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/no-such-thing", nil))
+	if w.Code != http.StatusNotFound || w.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("unknown API path: status %d, type %q", w.Code, w.Header().Get("Content-Type"))
+	}
 }
