@@ -173,13 +173,6 @@ func tagIDsOfFollow(f wecom.FollowInfo) []string {
 	return out
 }
 
-func nonNilStrings(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // detailOf renders a moment's detail object from key/value pairs, leaving
 // out empty values.
 func detailOf(kv ...any) json.RawMessage {
