@@ -43,7 +43,7 @@ type consoleEnv struct {
 
 const testCorp = "wwtestcorp"
 
-func newConsoleEnv(t *testing.T) *consoleEnv {
+func newConsoleEnv(t *testing.T, opts ...func(*Deps)) *consoleEnv {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	box, err := pii.NewBox(map[byte][]byte{1: make([]byte, 32)}, 1)
@@ -69,6 +69,9 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 		Console: ConsoleDeps{Users: env.users, Staff: staff,
 			Dashboard: services.NewDashboardService(db), BaseURL: "http://example.test"}}
 	d.Console = env.withOptional(d.Console, db, box, audit)
+	for _, o := range opts {
+		o(&d)
+	}
 	registerConsole(e, registerAdmin(e, d), d)
 	env.seed(admins)
 	env.sessions = env.makeSessions(key)
@@ -165,6 +168,11 @@ func (env *consoleEnv) do(method, path, role string, form url.Values, hdr ...str
 	if c := env.sessions[role]; c != nil {
 		req.AddCookie(c)
 	}
+	return env.send(req)
+}
+
+// send serves a prepared request.
+func (env *consoleEnv) send(req *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	env.e.ServeHTTP(w, req)
 	return w
