@@ -92,11 +92,11 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 		Audit:      audit,
 		Identities: ids, APIKeys: services.NewAPIKeyService(db.DB),
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
-			Dashboard: services.NewDashboardService(db.DB), BaseURL: cfg.BaseURL},
+			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL},
 		Forms: formDeps(cfg, db, secrets, audit, wc.provider),
 	})
 	wc.register(engine, handlers.Deps{SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		Admins: services.NewAdminService(db.DB, audit), Audit: audit}, cfg.BaseURL)
+		Admins: handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}, Audit: audit}, cfg.BaseURL)
 	return engine, nil
 }
 
