@@ -77,6 +77,7 @@ type callbackEvent struct {
 	JoinScene      int      `xml:"JoinScene"`
 	QuitScene      int      `xml:"QuitScene"`
 	MemChangeList  []string `xml:"MemChangeList>Item"`
+	CurMemVer      string   `xml:"CurMemVer"`
 	ID             string   `xml:"Id"`
 	TagType        string   `xml:"TagType"`
 	Name           string   `xml:"Name"`

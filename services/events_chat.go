@@ -125,7 +125,7 @@ func (h handling) groupMoment(ctx context.Context, g wecom.GroupChat, m wecom.Ch
 	}
 	mo := MomentInput{Kind: kind, Channel: m.State, EmployeeUserID: g.Owner, Title: title,
 		Detail:   detail("chat_id", g.ChatID, "chat_name", g.Name, "scene", scene),
-		DedupKey: dedup(kind, h.corp, g.ChatID, m.UserID, h.ev.CreateTime)}
+		DedupKey: dedup(kind, h.corp, g.ChatID, m.UserID, h.ev.CreateTime, h.ev.ChangeType, h.ev.CurMemVer)}
 	return h.link(ctx, "wecom", ids, []MomentInput{mo})
 }
 

@@ -29,6 +29,9 @@ func (h handling) added(ctx context.Context) error {
 		if err := h.p.mirror.SaveContactDetail(ctx, h.corp, d); err != nil {
 			return err
 		}
+		if err := h.p.mirror.MarkFollowAdded(ctx, h.corp, ev.UserID, ev.ExternalUserID); err != nil {
+			return err
+		}
 	}
 	f := followOf(d, ev.UserID)
 	state := firstNonEmpty(ev.State, f.State)

@@ -90,7 +90,7 @@ func (m *WeComMirror) saveFollow(ctx context.Context, tx *sqlx.Tx, corp, ext str
 		    description = excluded.description, remark_corp_name = excluded.remark_corp_name,
 		    remark_mobiles = excluded.remark_mobiles, state = excluded.state, add_way = excluded.add_way,
 		    oper_userid = excluded.oper_userid, createtime = excluded.createtime, tag_ids = excluded.tag_ids,
-		    deleted_by_staff = false, deleted_by_customer = false, deleted_at = NULL, synced_at = now(), updated_at = now()`,
+		    synced_at = now(), updated_at = now()`,
 		corp, f.UserID, ext, f.Remark, f.Description, f.RemarkCorpName, m.sealPhones(f.RemarkMobiles), f.State,
 		f.AddWay, f.OperUserID, unixTime(f.CreateTime), pq.Array(nonNilStrings(tagIDsOf(f))))
 	if err != nil {
@@ -115,6 +115,18 @@ func (m *WeComMirror) FollowTagIDs(ctx context.Context, corp, userID, ext string
 		return nil, fmt.Errorf("mirror: follow tags: %w", err)
 	}
 	return tags, nil
+}
+
+// MarkFollowAdded clears the deletion flags of a relation made (again) by an
+// add event. Saving a contact does not: after del_follow_user WeCom still
+// returns the one-way relation, which must stay flagged.
+func (m *WeComMirror) MarkFollowAdded(ctx context.Context, corp, userID, ext string) error {
+	_, err := m.db.ExecContext(ctx, `UPDATE wecom_follows SET deleted_by_staff = false, deleted_by_customer = false,
+		deleted_at = NULL, updated_at = now() WHERE corp_id = $1 AND userid = $2 AND external_userid = $3`, corp, userID, ext)
+	if err != nil {
+		return fmt.Errorf("mirror: follow added: %w", err)
+	}
+	return nil
 }
 
 // MarkFollowDeleted records that a relation ended, by the staff member
