@@ -25,7 +25,7 @@ import (
 // processor, workers, callback routes) on a test database, against an
 // in-process sandbox whose callbacks point at it.
 type wecomEnv struct {
-	t        *testing.T
+	t        testing.TB
 	db       *sqlx.DB
 	box      *pii.Box
 	sb       *sandbox.Sandbox
@@ -92,7 +92,7 @@ func quietLog() *slog.Logger {
 }
 
 // newWeComEnv starts everything; workers run unless noWorkers.
-func newWeComEnv(t *testing.T, noWorkers bool) *wecomEnv {
+func newWeComEnv(t testing.TB, noWorkers bool) *wecomEnv {
 	t.Helper()
 	ctx := context.Background()
 	env := &wecomEnv{t: t, db: pgtest.NewDB(t), box: testPII(t), calls: &callLog{},
