@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -118,6 +119,19 @@ func TestFormSubmitOutsideWeChat(t *testing.T) {
 	status, body, _ := b.do(http.MethodPost, env.URL+"/f/"+f.Slug, submitValues(token, xss, "13912345678", false))
 	if status != http.StatusUnprocessableEntity || !strings.Contains(body, `data-testid="error-consent"`) {
 		t.Fatalf("no consent: %d", status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, env.URL+"/f/"+f.Slug, strings.NewReader(submitValues(token, "x", "12345", true).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("HX-Request", "true")
+	hx, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frag, _ := io.ReadAll(hx.Body)
+	hx.Body.Close()
+	if hx.StatusCode != http.StatusUnprocessableEntity || !strings.HasPrefix(strings.TrimSpace(string(frag)), "<form") ||
+		strings.Contains(string(frag), "<html") || !strings.Contains(string(frag), `data-testid="error-phone"`) {
+		t.Fatalf("htmx 422 is not the form fragment: %d %.200s", hx.StatusCode, frag)
 	}
 	big := submitValues(token, strings.Repeat("x", 70<<10), "13912345678", true)
 	if status, _, _ := b.do(http.MethodPost, env.URL+"/f/"+f.Slug, big); status != http.StatusRequestEntityTooLarge {
