@@ -64,7 +64,7 @@ func contactObservation(corpID string, d wecom.ContactDetail) Observation {
 			// The dedup key is the relation, so the callback and sync
 			// recording the same add never make a second moment.
 			o.Moments = append(o.Moments, MomentInput{Identity: 0, Kind: "wecom_added", Channel: "wecom",
-				OccurredAt: time.Unix(f.CreateTime, 0), EmployeeUserID: f.UserID, Title: "添加为企业微信客户",
+				OccurredAt: time.Unix(f.CreateTime, 0), EmployeeUserID: f.UserID,
 				DedupKey: "wecom_added:" + corpID + ":" + c.ExternalUserID + ":" + f.UserID})
 		}
 	}
