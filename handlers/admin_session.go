@@ -143,6 +143,8 @@ var adminSections = []struct{ label, url string }{
 	{"数据管理", "/admin/lifecycle"},
 	{"审计日志", "/admin/audit"},
 	{"注册表单", "/admin/forms"},
+	{"渠道活码", "/admin/channels"},
+	{"数据同步", "/admin/sync"},
 }
 
 // adminShell builds the layout of an admin page, marking the active section.

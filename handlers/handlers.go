@@ -53,6 +53,8 @@ type Deps struct {
 	APIKeys    APIKeys
 	// Sidebar wires the WeCom chat sidebar (sidebar.go); zero leaves it out.
 	Sidebar SidebarDeps
+	// Sync wires the sync and channel QR code pages (sync.go); zero leaves them out.
+	Sync SyncDeps
 }
 
 // LandingLink is one extra entry for the landing page.
@@ -70,6 +72,7 @@ func Register(e *gin.Engine, d Deps) {
 	adm := registerAdmin(e, d)
 	registerConsole(e, adm, d)
 	registerForms(e, adm, d)
+	registerSync(adm, d.Sync)
 	if d.Identities != nil && d.APIKeys != nil {
 		registerAPI(e, d.Identities, d.APIKeys)
 	}

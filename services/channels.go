@@ -321,3 +321,14 @@ func (s *ChannelService) DeleteChannel(ctx context.Context, ways ContactWays, co
 	}
 	return nil
 }
+
+// WelcomeFor gives the add_external_contact handler the channel's welcome
+// message (EventProcessor.Welcomes). ok is false when the state names no
+// live channel or the channel has nothing to say.
+func (s *ChannelService) WelcomeFor(ctx context.Context, corp, state string) (WelcomeMessage, bool, error) {
+	ch, ok, err := s.ChannelByState(ctx, corp, state)
+	if err != nil || !ok || (ch.WelcomeText == "" && len(ch.Links) == 0) {
+		return WelcomeMessage{}, false, err
+	}
+	return WelcomeMessage{Text: ch.WelcomeText, Links: ch.Links}, true, nil
+}

@@ -417,3 +417,20 @@ func syncDedup(parts ...any) string {
 	}
 	return key
 }
+
+// ConnectionTargets gives sync targets from the saved connection
+// (WeChatProvider), for the admin pages and the CLI.
+type ConnectionTargets struct{ Conn ConnectionSource }
+
+// SyncTarget returns the corp, the Official Account and the client of the
+// saved settings. Errors: EUNAVAILABLE when WeCom is not connected.
+func (c ConnectionTargets) SyncTarget(ctx context.Context) (SyncTarget, error) {
+	cn, err := c.Conn.Current(ctx)
+	if err != nil {
+		return SyncTarget{}, err
+	}
+	if cn.Client == nil || cn.Settings.CorpID == "" {
+		return SyncTarget{}, Errorf(EUNAVAILABLE, "尚未连接企业微信，请先在设置页完成配置")
+	}
+	return SyncTarget{CorpID: cn.Settings.CorpID, OAAppID: cn.Settings.OAAppID, Client: cn.Client}, nil
+}

@@ -181,14 +181,7 @@ func (r *syncRun) writeContactsPage(ctx context.Context, chunk int, p contactPag
 		if err != nil {
 			return err
 		}
-		if err := r.countRemote(ctx, tx, p.rows); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sync_job_chunks SET cursor = $3, pages = pages + 1, done = ($3 = '')
-WHERE job_id = $1 AND chunk = $2`, r.job.ID, chunk, p.next); err != nil {
-			return fmt.Errorf("sync: checkpoint: %w", err)
-		}
-		return r.progress(ctx, tx, 0, int64(len(p.rows)), int64(len(p.rows)), changed+st.changes())
+		return r.checkpoint(ctx, tx, chunk, p, changed+st.changes())
 	})
 }
 
@@ -221,22 +214,29 @@ func (r *syncRun) contactObservation(row wecom.ContactRelation) Observation {
 		Moments: []MomentInput{m}}
 }
 
-// countRemote adds the page's relations to the per-member counts WeCom
-// reported, for the reconciliation report.
-func (r *syncRun) countRemote(ctx context.Context, tx *sqlx.Tx, rows []wecom.ContactRelation) error {
+// checkpoint records, in the page's transaction, the relations WeCom listed
+// per member (for the reconciliation report), the chunk's cursor and the
+// job's progress, in one statement.
+func (r *syncRun) checkpoint(ctx context.Context, tx *sqlx.Tx, chunk int, p contactPage, changed int64) error {
 	per := map[string]int{}
-	for _, row := range rows {
+	for _, row := range p.rows {
 		per[row.Follow.UserID]++
 	}
 	users, counts := make([]string, 0, len(per)), make([]int64, 0, len(per))
 	for u, n := range per {
 		users, counts = append(users, u), append(counts, int64(n))
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO sync_job_counts AS c (job_id, userid, remote)
-SELECT $1, u, n FROM unnest($2::text[], $3::int[]) AS x(u, n)
-ON CONFLICT (job_id, userid) DO UPDATE SET remote = c.remote + EXCLUDED.remote`, r.job.ID, pq.Array(users), pq.Array(counts))
+	_, err := tx.ExecContext(ctx, `WITH counts AS (
+  INSERT INTO sync_job_counts AS c (job_id, userid, remote)
+  SELECT $1, u, n FROM unnest($2::text[], $3::int[]) AS x(u, n)
+  ON CONFLICT (job_id, userid) DO UPDATE SET remote = c.remote + EXCLUDED.remote RETURNING 1),
+cursor AS (
+  UPDATE sync_job_chunks SET cursor = $5, pages = pages + 1, done = ($5 = '') WHERE job_id = $1 AND chunk = $4 RETURNING 1)
+UPDATE sync_jobs SET finished = finished + $6, received = received + $6, changed = changed + $7,
+    retries = retries + $8, updated_at = now() WHERE id = $1`,
+		r.job.ID, pq.Array(users), pq.Array(counts), chunk, p.next, len(p.rows), changed, r.retries.Swap(0))
 	if err != nil {
-		return fmt.Errorf("sync: counts: %w", err)
+		return fmt.Errorf("sync: checkpoint: %w", err)
 	}
 	return nil
 }

@@ -112,12 +112,25 @@ func (p *bulkPage) lockAndLookup(ctx context.Context) error {
 	if _, err := p.tx.ExecContext(ctx, `SELECT sync_lock_keys($1, $2, $3)`, pq.Array(kinds), pq.Array(scopes), pq.Array(keys)); err != nil {
 		return fmt.Errorf("sync: lock keys: %w", err)
 	}
+	if err := p.lookup(ctx, kinds, scopes, keys); err != nil || len(p.owner) == 0 {
+		return err // a first sync: nothing known, nothing to lock
+	}
+	// Lock the owners (id order, as identity_link) so no merge moves their
+	// identities under us, then read again what they own.
 	if _, err := p.tx.ExecContext(ctx, `SELECT 1 FROM marketing_users WHERE id IN (
 SELECT i.user_id FROM unnest($1::text[], $2::text[], $3::text[]) AS x(k, s, v)
 JOIN identities i ON i.kind = x.k AND i.scope = x.s AND i.key = x.v) ORDER BY id FOR UPDATE`,
 		pq.Array(kinds), pq.Array(scopes), pq.Array(keys)); err != nil {
 		return fmt.Errorf("sync: lock users: %w", err)
 	}
+	if err := p.lookup(ctx, kinds, scopes, keys); err != nil {
+		return err
+	}
+	return p.tx.GetContext(ctx, &p.maxIdnt, `SELECT max_identities FROM identity_settings`)
+}
+
+// lookup reads the owners of the keys.
+func (p *bulkPage) lookup(ctx context.Context, kinds, scopes, keys []string) error {
 	var rows []struct {
 		Kind   string `db:"kind"`
 		Scope  string `db:"scope"`
@@ -138,7 +151,7 @@ JOIN marketing_users m ON m.id = i.user_id`, pq.Array(kinds), pq.Array(scopes), 
 		k := bulkKey(r.Kind, r.Scope, r.Key)
 		p.owner[k], p.ident[k], p.nIdent[r.UserID] = r.UserID, r.ID, r.NIdent
 	}
-	return p.tx.GetContext(ctx, &p.maxIdnt, `SELECT max_identities FROM identity_settings`)
+	return nil
 }
 
 // classify decides, per observation, whether the set-based path may write it.
@@ -244,12 +257,17 @@ func (p *bulkPage) writeNew(ctx context.Context, st *linkStats) error {
 			attachUsers, attachN = append(attachUsers, it.user), append(attachN, added)
 		}
 	}
-	if _, err := p.tx.ExecContext(ctx, `INSERT INTO marketing_users (id, n_identities)
+	if len(users) > 0 {
+		if _, err := p.tx.ExecContext(ctx, `INSERT INTO marketing_users (id, n_identities)
 SELECT * FROM unnest($1::bigint[], $2::int[])`, pq.Array(users), pq.Array(usersN)); err != nil {
-		return fmt.Errorf("sync: insert users: %w", err)
+			return fmt.Errorf("sync: insert users: %w", err)
+		}
 	}
 	if err := w.insert(ctx, p.tx); err != nil {
 		return err
+	}
+	if len(attachUsers) == 0 {
+		return nil
 	}
 	_, err = p.tx.ExecContext(ctx, `UPDATE marketing_users m SET n_identities = m.n_identities + x.n, updated_at = now()
 FROM (SELECT u, sum(n)::int AS n FROM unnest($1::bigint[], $2::int[]) AS y(u, n) GROUP BY u) x WHERE m.id = x.u`,

@@ -39,6 +39,7 @@ func commands() []command {
 		{"sandbox", "run the local WeCom/WeChat sandbox on its own", runSandbox},
 		{"apikey", "manage CRM API keys: create --name N --scopes a,b|list|revoke ID", runAPIKey},
 		{"identities", "identity maintenance: audit [--repair]", runIdentities},
+		{"sync", "sync from WeCom / the Official Account: employees|tags|contacts|groups|fans", runSync},
 	}
 }
 
