@@ -94,6 +94,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
 			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL},
 		Forms: formDeps(cfg, db, secrets, audit, wc.provider),
+		Sync:  syncDeps(cfg, db, secrets, ids, wc),
 	})
 	wc.register(engine, handlers.Deps{SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		Admins: handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}, Audit: audit}, cfg.BaseURL)
@@ -116,4 +117,15 @@ func printBanner(w io.Writer, cfg Config, addr net.Addr) {
 	fmt.Fprintf(w, "  admin console  %s/admin\n", base)
 	fmt.Fprintf(w, "  sidebar        %s/sidebar\n", base)
 	fmt.Fprintf(w, "  readiness      %s/readyz\n\n", base)
+}
+
+// syncDeps wires the sync and channel pages; the channels also give the
+// callback worker its welcome messages (set before the workers start).
+func syncDeps(cfg Config, db *database, secrets Secrets, ids *services.IdentityService, wc *wecomRuntime) handlers.SyncDeps {
+	channels := services.NewChannelService(db.DB, cfg.BaseURL)
+	if wc.proc != nil && wc.proc.Welcomes == nil {
+		wc.proc.Welcomes = channels
+	}
+	return handlers.SyncDeps{Jobs: services.NewSyncService(db.DB, secrets.PII, ids, wc.log),
+		Targets: services.ConnectionTargets{Conn: wc.provider}, Channels: channels}
 }
