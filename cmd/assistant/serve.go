@@ -93,8 +93,9 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 		Identities: ids, APIKeys: services.NewAPIKeyService(db.DB),
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
 			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL},
-		Forms: formDeps(cfg, db, secrets, audit, wc.provider),
-		Sync:  syncDeps(cfg, db, secrets, ids, wc),
+		Forms:   formDeps(cfg, db, secrets, audit, wc.provider),
+		Sync:    syncDeps(cfg, db, secrets, ids, wc),
+		Sidebar: sidebarDeps(cfg, db, secrets, audit, ids, wc),
 	})
 	wc.register(engine, handlers.Deps{SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		Admins: handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}, Audit: audit}, cfg.BaseURL)

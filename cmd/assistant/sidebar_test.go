@@ -16,6 +16,7 @@ import (
 	"github.com/marketing-assistant/assistant/handlers"
 	"github.com/marketing-assistant/assistant/sandbox"
 	"github.com/marketing-assistant/assistant/services"
+	"github.com/marketing-assistant/assistant/services/pgtest"
 	"github.com/marketing-assistant/assistant/web"
 	"github.com/marketing-assistant/assistant/web/browsertest"
 )
@@ -306,4 +307,18 @@ func TestSidebarBrowserFailures(t *testing.T) {
 			t.Errorf("diagnosis: errors %q signed %q", errs, signed)
 		}
 	})
+}
+
+// TestSidebarServeWiring: `assistant serve` (demo mode by default outside
+// production) installs the sidebar with the settings' app and the shim.
+func TestSidebarServeWiring(t *testing.T) {
+	s := startServer(t, map[string]string{"DATABASE_URL": pgtest.NewDSN(t)})
+	waitStatus(t, s.URL+"/readyz", http.StatusOK, 10*time.Second)
+	loc := expectRedirect(t, noRedirect(), s.URL+"/sidebar", http.StatusFound)
+	if !strings.Contains(loc, "/connect/oauth2/authorize?appid=") || !strings.Contains(loc, "agentid=") {
+		t.Errorf("sidebar without session: %s", loc)
+	}
+	if code, _ := get(t, noRedirect(), s.URL+"/sandbox/ww-shim.js", false); code != http.StatusOK {
+		t.Errorf("shim: %d", code)
+	}
 }
