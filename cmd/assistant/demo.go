@@ -179,12 +179,13 @@ func (d *demo) demoAdmin(ctx context.Context) (string, string, error) {
 func (d *demo) print(ctx context.Context, w io.Writer, base, name, password string) {
 	u := d.sb.URLs()
 	fmt.Fprintf(w, "\nDemo mode: the app runs against a local WeCom / WeChat sandbox (SANDBOX=off to disable)\n")
+	fmt.Fprintf(w, "  landing page   %s/\n", base)
 	fmt.Fprintf(w, "  demo admin     %s/admin/login  (user %s, password %s)\n", base, name, password)
-	if emp, ext, ok := d.sidebarSample(); ok {
+	if emp, ext, ok := d.sidebarSample(); ok && d.w.routes["/sidebar"] {
 		fmt.Fprintf(w, "  sidebar        %s/sidebar  (as employee %s chatting with customer %s; pick %s on the sandbox sign-in page)\n",
 			base, emp.UserID, ext, emp.UserID)
 	}
-	if slug := d.publishedForm(ctx); slug != "" {
+	if slug := d.publishedForm(ctx); slug != "" && d.w.routes["/f/:slug"] {
 		if p, ok := d.samplePerson(); ok {
 			fmt.Fprintf(w, "  micro-page     %s/f/%s  (open in the sandbox as WeChat person %s, %s)\n", base, slug, p.ID, p.Nickname)
 		}

@@ -24,6 +24,9 @@ type wecomRuntime struct {
 	proc     *services.EventProcessor
 	worker   *services.InboxWorker
 	demo     *demo // nil unless demo mode
+	// routes are the GET paths the engine serves, so demo mode prints only
+	// links that work (surfaces built concurrently may not be wired yet).
+	routes map[string]bool
 
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
@@ -61,6 +64,12 @@ func (w *wecomRuntime) handlerDeps(base string) handlers.WeComDeps {
 // register installs the connection routes on the engine.
 func (w *wecomRuntime) register(e *gin.Engine, deps handlers.Deps, base string) {
 	handlers.RegisterWeCom(e, deps, w.handlerDeps(base))
+	w.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		if r.Method == "GET" {
+			w.routes[r.Path] = true
+		}
+	}
 }
 
 // landing lists the sandbox console on the landing page in demo mode.
