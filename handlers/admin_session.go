@@ -145,6 +145,8 @@ var adminSections = []struct{ label, url string }{
 	{"注册表单", "/admin/forms"},
 	{"渠道活码", "/admin/channels"},
 	{"数据同步", "/admin/sync"},
+	{"连接设置", "/admin/settings"},
+	{"回调收件箱", "/admin/inbox"},
 }
 
 // adminShell builds the layout of an admin page, marking the active section.
