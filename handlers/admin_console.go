@@ -42,6 +42,7 @@ type ConsoleDeps struct {
 	Users     ConsoleUsers
 	Staff     ConsoleStaff
 	Dashboard Dashboard
+	Tasks     PromotionTasks
 	// WeChat gives the WeCom client for WeCom sign-in and task messages.
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
@@ -86,6 +87,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	g.POST("/conflicts/:id/resolve", h.resolveConflict)
 	g.GET("/employees", h.listEmployees)
 	g.POST("/employees/:userid/role", h.setRole)
+	h.registerTasks(g)
 }
 
 // operator is the signed-in admin as the services see them.

@@ -18,6 +18,7 @@ import (
 	"github.com/marketing-assistant/assistant/services"
 	"github.com/marketing-assistant/assistant/services/pgtest"
 	"github.com/marketing-assistant/assistant/services/pii"
+	"github.com/marketing-assistant/assistant/services/wecom"
 	"github.com/marketing-assistant/assistant/static"
 	"github.com/marketing-assistant/assistant/views/errorpage"
 	"github.com/marketing-assistant/assistant/views/layout"
@@ -38,7 +39,11 @@ type consoleEnv struct {
 	// the manager does not), u3 (followed by rep, in conflict with u1)
 	u1, u2, u3 int64
 	conflict   int64
-	phoneID    int64 // u1's phone identity
+	task       int64 // a draft task promoting form
+	form       int64
+	tasks      *services.TaskService
+	wechat     *switchableWeChat // the tasks' WeCom client; nil: not connected
+	phoneID    int64             // u1's phone identity
 }
 
 const testCorp = "wwtestcorp"
@@ -74,6 +79,7 @@ func newConsoleEnv(t *testing.T, opts ...func(*Deps)) *consoleEnv {
 	}
 	registerConsole(e, registerAdmin(e, d), d)
 	env.seed(admins)
+	env.seedTask()
 	env.sessions = env.makeSessions(key)
 	return env
 }
@@ -202,13 +208,41 @@ func (env *consoleEnv) adminRoutes() []gin.RouteInfo {
 
 func (env *consoleEnv) fill(path string) string {
 	r := strings.NewReplacer(":userid", "rep", "/users/:id", "/users/"+strconv.FormatInt(env.u1, 10),
-		"/conflicts/:id", "/conflicts/"+strconv.FormatInt(env.conflict, 10), ":id", "999999")
+		"/conflicts/:id", "/conflicts/"+strconv.FormatInt(env.conflict, 10),
+		"/tasks/:id", "/tasks/"+strconv.FormatInt(env.task, 10), ":id", "999999")
 	return r.Replace(path)
 }
 
-// withOptional adds the console's optional services.
+// withOptional adds the console's optional services. Tasks send through
+// a WeChat source that is not connected, unless a test swaps it.
 func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, audit *services.AuditService) ConsoleDeps {
+	env.wechat = &switchableWeChat{}
+	env.tasks = services.NewTaskService(db, audit, services.NewFormService(db, audit, "http://example.test"), env.wechat, "http://example.test")
+	d.Tasks = env.tasks
 	return d
 }
 
+// seedTask adds a published form and a draft task for everyone promoting it.
+func (env *consoleEnv) seedTask() {
+	env.t.Helper()
+	if err := env.db.Get(&env.form, `INSERT INTO forms (slug, title, consent_text, published)
+VALUES ('springspringab23', '春季试驾', '同意隐私政策', true) RETURNING id`); err != nil {
+		env.t.Fatal(err)
+	}
+	t, err := env.tasks.CreateTask(context.Background(), services.Operator{Kind: "local", ID: "1", Role: services.RoleAdmin},
+		services.TaskInput{Title: "春季试驾推广", FormID: env.form, Message: "转发给意向客户", Deadline: time.Now().Add(48 * time.Hour),
+			TargetKind: services.TargetEveryone})
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.task = t.ID
+}
+
 func (env *consoleEnv) consoleUsers() *services.ConsoleService { return env.users }
+
+// switchableWeChat is a WeChat source a test can connect later.
+type switchableWeChat struct{ client *wecom.Client }
+
+func (s *switchableWeChat) WeChat(ctx context.Context) (*wecom.Client, error) {
+	return FixedWeChat{Client: s.client}.WeChat(ctx)
+}

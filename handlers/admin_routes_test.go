@@ -30,6 +30,11 @@ var consoleRoutes = map[string]want{
 	"POST /admin/conflicts/:id/resolve":  {422, 422},
 	"GET /admin/employees":               {200, 403},
 	"POST /admin/employees/:userid/role": {422, 403},
+	"GET /admin/tasks":                   {200, 200},
+	"GET /admin/tasks/new":               {200, 403},
+	"POST /admin/tasks":                  {422, 403},
+	"GET /admin/tasks/:id":               {200, 200},
+	"POST /admin/tasks/:id/publish":      {503, 403}, // WeCom is not connected in this fixture
 }
 
 func TestConsoleRoutesByRole(t *testing.T) {

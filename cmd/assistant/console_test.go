@@ -42,7 +42,7 @@ func newConsoleFixture(t *testing.T, env map[string]string) *consoleFixture {
 	}
 	f := &consoleFixture{dsn: dsn, password: createAdmin(t, dsn, "ops"),
 		ids: services.NewIdentityService(pgtest.Open(t, dsn), box)}
-	full := map[string]string{"DATABASE_URL": dsn, "ENCRYPTION_KEY": consoleKey}
+	full := map[string]string{"DATABASE_URL": dsn, "ENCRYPTION_KEY": consoleKey, "SANDBOX": "off"}
 	for k, v := range env {
 		full[k] = v
 	}

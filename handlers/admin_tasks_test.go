@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/marketing-assistant/assistant/services"
+)
+
+// Publishing sends one app message (a card with the material's link) to the
+// receivers; the leaderboard counts the material's moments per employee.
+func TestConsolePublishTaskAndFigures(t *testing.T) {
+	sb, client := startWeComSandbox(t)
+	env := newConsoleEnv(t)
+	env.wechat.client = client
+	path := "/admin/tasks/" + strconv.FormatInt(env.task, 10)
+
+	if w := env.do(http.MethodPost, path+"/publish", "admin", nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("publish: %d %s", w.Code, w.Body.String())
+	}
+	out := sb.Outbox("app_message")
+	if len(out) != 1 {
+		t.Fatalf("outbox: %d app messages", len(out))
+	}
+	var msg struct {
+		ToUser   string `json:"touser"`
+		MsgType  string `json:"msgtype"`
+		TextCard struct {
+			Title, URL string
+		} `json:"textcard"`
+	}
+	if err := json.Unmarshal(out[0].Payload, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.MsgType != "textcard" || !strings.Contains(msg.ToUser, "rep") || strings.Count(msg.ToUser, "|") != 3 ||
+		!strings.HasSuffix(msg.TextCard.URL, "/f/springspringab23") {
+		t.Fatalf("message: %+v", msg)
+	}
+	if w := env.do(http.MethodPost, path+"/publish", "admin", nil); w.Code != http.StatusConflict {
+		t.Fatalf("second publish: %d", w.Code)
+	}
+
+	env.recordMaterial("rep", "material_sent", 2)
+	env.recordMaterial("rep", "form_viewed", 1)
+	env.recordMaterial("other", "form_submitted", 1)
+	w := env.do(http.MethodGet, path, "manager", nil)
+	body := w.Body.String()
+	first := strings.Index(body, `data-testid="board-row"`)
+	if w.Code != http.StatusOK || first < 0 || !strings.Contains(body[first:first+400], "other") {
+		t.Fatalf("leaderboard: %d", w.Code)
+	}
+	for id, want := range map[string]string{"total-sent": "2", "total-opened": "1", "total-registered": "1"} {
+		if !strings.Contains(body, `data-testid="`+id+`">`+want+`<`) {
+			t.Errorf("%s is not %s", id, want)
+		}
+	}
+	open, err := env.tasks.OpenTasksFor(context.Background(), testCorp, "rep")
+	if err != nil || len(open) != 1 || open[0].ID != env.task {
+		t.Fatalf("open tasks for rep: %+v %v", open, err)
+	}
+	if open, _ := env.tasks.OpenTasksFor(context.Background(), testCorp, "nobody"); len(open) != 0 {
+		t.Fatal("a task for an employee it was not sent to")
+	}
+}
+
+// recordMaterial records n moments of kind for the task's form, attributed
+// to the employee.
+func (env *consoleEnv) recordMaterial(employee, kind string, n int) {
+	env.t.Helper()
+	var identity int64
+	if err := env.db.Get(&identity, `SELECT min(id) FROM identities WHERE user_id = $1`, env.u1); err != nil {
+		env.t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		detail := fmt.Sprintf(`{"form_id": %d}`, env.form)
+		_, err := env.ids.RecordMoments(context.Background(), []services.MomentRecord{{IdentityID: identity,
+			MomentInput: services.MomentInput{Kind: services.MomentKind(kind), EmployeeUserID: employee, Detail: json.RawMessage(detail),
+				DedupKey: fmt.Sprintf("test:%s:%s:%d", employee, kind, i)}}})
+		if err != nil {
+			env.t.Fatal(err)
+		}
+	}
+}
