@@ -97,6 +97,7 @@ type SubmissionService struct {
 	sms    *SMSService
 	audit  *AuditService
 	phones *keyedLimiter
+	stmts  stmtCache
 	cfg    SubmissionConfig
 	now    func() time.Time
 }
