@@ -82,7 +82,7 @@ func TestSettingsSaveNeverEchoesSecrets(t *testing.T) {
 	c := env.signIn("boss")
 	o := env.sb.Options()
 	body := reader(t)
-	st, page := body(c.Get(env.admin.URL+"/admin/settings"))
+	st, page := body(c.Get(env.admin.URL + "/admin/settings"))
 	if st != 200 || !strings.Contains(page, `data-testid="set-agent_secret"`) || strings.Contains(page, o.Corp.AgentSecret) ||
 		strings.Contains(page, o.Corp.EncodingAESKey) || !strings.Contains(page, "https://ma.example.com/callbacks/wecom") {
 		t.Fatalf("settings page: %d, secrets shown or paste values missing", st)
@@ -129,7 +129,7 @@ func TestSettingsSaveNeverEchoesSecrets(t *testing.T) {
 	}
 	// Managers may not see or change the settings.
 	m := env.signIn("mgr")
-	if st, _ := body(m.Get(env.admin.URL+"/admin/settings")); st != 403 {
+	if st, _ := body(m.Get(env.admin.URL + "/admin/settings")); st != 403 {
 		t.Fatalf("manager got %d", st)
 	}
 }

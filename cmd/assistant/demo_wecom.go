@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/gin-gonic/gin"
@@ -106,7 +105,3 @@ func (w *wecomRuntime) Close(ctx context.Context) {
 		}
 	}
 }
-
-// trimBase drops a trailing slash from a URL.
-func trimBase(u string) string { return strings.TrimRight(u, "/") }
-
