@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,15 +22,31 @@ func TestMain(m *testing.M) { pgtest.Main(m, browsertest.Close) }
 // testServer is a `serve` command running in-process.
 type testServer struct {
 	URL  string
-	stop func()
+	stop func() error
 	done chan error
 }
 
 // startServer runs `assistant serve` with env in a goroutine and returns once
-// it listens. The server stops at the end of the test.
+// it listens. The server stops at the end of the test. Demo mode is off unless
+// env turns it on.
 func startServer(t *testing.T, env map[string]string) *testServer {
 	t.Helper()
-	full := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir(), "LOG_LEVEL": "warn"}
+	s, err := launchServer(env, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("server stopped with error: %v", err)
+		}
+	})
+	return s
+}
+
+// launchServer is startServer without the testing.T, so tests can start
+// several servers from goroutines; the caller must call stop.
+func launchServer(env map[string]string, dataDir string) (*testServer, error) {
+	full := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir, "LOG_LEVEL": "warn", "SANDBOX": "off"}
 	for k, v := range env {
 		full[k] = v
 	}
@@ -46,22 +64,21 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	case s.URL = <-urlc:
 	case err := <-s.done:
 		cancel()
-		t.Fatalf("server exited before listening: %v", err)
+		return nil, fmt.Errorf("server exited before listening: %v", err)
 	case <-time.After(60 * time.Second):
 		cancel()
-		t.Fatal("server did not listen within 60s")
+		return nil, fmt.Errorf("server did not listen within 60s")
 	}
 	var once sync.Once
-	s.stop = func() {
+	var stopErr error
+	s.stop = func() error {
 		once.Do(func() {
 			cancel()
-			if err := <-s.done; err != nil {
-				t.Errorf("server stopped with error: %v", err)
-			}
+			stopErr = <-s.done
 		})
+		return stopErr
 	}
-	t.Cleanup(s.stop)
-	return s
+	return s, nil
 }
 
 func scanForURL(r io.Reader, urlc chan<- string) {
@@ -97,14 +114,25 @@ func waitStatus(t *testing.T, url string, want int, within time.Duration) {
 
 func TestTwoInstancesOnOneEmptyDatabase(t *testing.T) {
 	dsn := pgtest.NewEmptyDSN(t)
-	env := map[string]string{"DATABASE_URL": dsn}
+	// Instances of one deployment share their keys; each has its own data dir.
+	env := map[string]string{"DATABASE_URL": dsn,
+		"SESSION_KEY":    base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
+		"ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))}
 	var servers [2]*testServer
+	var errs [2]error
 	var wg sync.WaitGroup
 	for i := range servers {
+		dir := t.TempDir()
 		wg.Add(1)
-		go func() { defer wg.Done(); servers[i] = startServer(t, env) }()
+		go func() { defer wg.Done(); servers[i], errs[i] = launchServer(env, dir) }()
 	}
 	wg.Wait()
+	for i, s := range servers {
+		if errs[i] != nil {
+			t.Fatalf("instance %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { _ = s.stop() })
+	}
 	for _, s := range servers {
 		waitStatus(t, s.URL+"/readyz", http.StatusOK, 10*time.Second)
 	}
