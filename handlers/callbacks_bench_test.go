@@ -22,6 +22,10 @@ import (
 // (target: inbox rate ≥ 0.9 × plain rate). Run with -benchtime=1x.
 func BenchmarkCallbackAck(b *testing.B) {
 	env := newWeComEnv(b, true)
+	// The server's pool settings (cmd/assistant/database.go); the test
+	// default of 2 idle connections would reconnect on most requests.
+	env.db.SetMaxOpenConns(32)
+	env.db.SetMaxIdleConns(16)
 	const n, rate = 6000, 2000
 	reqs := sealedEvents(b, env, n)
 	lat := make([]time.Duration, n)
