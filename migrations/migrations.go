@@ -1,8 +1,7 @@
 // Package migrations holds the database schema as embedded, goose-annotated SQL
 // files and applies them.
 //
-// Files are named NNNNN_name.sql and numbered in the order they land; each runs
-// in its own transaction. A PostgreSQL session advisory lock (goose's session
+// Files are named NNNNN_name.sql; each runs in its own transaction. A PostgreSQL session advisory lock (goose's session
 // locker) makes concurrent starts against one empty database safe: the first
 // instance migrates, the others wait and then find nothing to do.
 package migrations
@@ -31,7 +30,10 @@ func Up(ctx context.Context, db *sql.DB, log *slog.Logger) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: locker: %w", err)
 	}
-	opts := []goose.ProviderOption{goose.WithSessionLocker(locker)}
+	// Features reserve number ranges (forms 10s, WeCom 20s, admin 30s...), so a
+	// database migrated by an older build may lack a lower number that a newer
+	// build adds; apply such missing migrations instead of refusing to start.
+	opts := []goose.ProviderOption{goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true)}
 	if log != nil {
 		opts = append(opts, goose.WithSlog(log))
 	}
