@@ -22,7 +22,7 @@ func TestFormAdminEditorAndPreview(t *testing.T) {
 		t.Fatalf("login: %d", status)
 	}
 	form := url.Values{"title": {"线下沙龙"}, "consent_text": {"同意"}, "privacy_url": {"https://ma.example.com/p"},
-		"after_submit": {"message"},
+		"after_submit":  {"message"},
 		"fields.0.kind": {"name"}, "fields.0.label": {"姓名"}, "fields.0.required": {"1"},
 		"fields.1.kind": {"single"}, "fields.1.label": {"场次"}, "fields.1.options": {"上午\n下午"},
 		"fields.2.kind": {"text"}, "fields.2.label": {""}}
