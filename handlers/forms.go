@@ -106,7 +106,9 @@ func registerForms(e *gin.Engine, adm *gin.RouterGroup, d Deps) {
 	if h.WeChat == nil {
 		h.WeChat = FixedWeChat{}
 	}
-	postLimit := web.NewLimiter(3*time.Second, 20) // 20 at once, then 20 a minute per IP
+	// 60 at once, then one a second per IP: generous, because a venue's Wi-Fi
+	// puts a whole live event behind one address (bursts raise risk flags).
+	postLimit := web.NewLimiter(time.Second, 60)
 	limited := web.LimitByIP(postLimit, "提交太频繁，请稍后再试")
 	e.GET("/f/:slug", h.show)
 	e.POST("/f/:slug", limited, h.submit)
