@@ -43,6 +43,7 @@ type ConsoleDeps struct {
 	Staff     ConsoleStaff
 	Dashboard Dashboard
 	Tasks     PromotionTasks
+	Members   MemberLevels
 	// WeChat gives the WeCom client for WeCom sign-in and task messages.
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
@@ -88,6 +89,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	g.GET("/employees", h.listEmployees)
 	g.POST("/employees/:userid/role", h.setRole)
 	h.registerTasks(g)
+	h.registerMembers(g)
 }
 
 // operator is the signed-in admin as the services see them.

@@ -42,6 +42,7 @@ type consoleEnv struct {
 	task       int64 // a draft task promoting form
 	form       int64
 	tasks      *services.TaskService
+	members    *services.MemberService
 	wechat     *switchableWeChat // the tasks' WeCom client; nil: not connected
 	phoneID    int64             // u1's phone identity
 }
@@ -219,6 +220,8 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	env.wechat = &switchableWeChat{}
 	env.tasks = services.NewTaskService(db, audit, services.NewFormService(db, audit, "http://example.test"), env.wechat, "http://example.test")
 	d.Tasks = env.tasks
+	env.members = services.NewMemberService(db, audit)
+	d.Members = env.members
 	return d
 }
 

@@ -17,24 +17,30 @@ type want struct{ admin, manager int }
 // POSTs that need input answer 422/404 after the role check, which is what
 // tells "allowed" apart from "refused" without changing any data.
 var consoleRoutes = map[string]want{
-	"GET /admin":                         {200, 200},
-	"GET /admin/audit":                   {200, 403},
-	"GET /admin/users":                   {200, 200},
-	"POST /admin/users/export":           {200, 200},
-	"GET /admin/users/:id":               {200, 200},
-	"POST /admin/users/:id/reveal":       {404, 403},
-	"GET /admin/users/:id/merge":         {422, 422},
-	"POST /admin/users/:id/merge":        {404, 404},
-	"POST /admin/users/:id/split":        {422, 422},
-	"GET /admin/conflicts":               {200, 200},
-	"POST /admin/conflicts/:id/resolve":  {422, 422},
-	"GET /admin/employees":               {200, 403},
-	"POST /admin/employees/:userid/role": {422, 403},
-	"GET /admin/tasks":                   {200, 200},
-	"GET /admin/tasks/new":               {200, 403},
-	"POST /admin/tasks":                  {422, 403},
-	"GET /admin/tasks/:id":               {200, 200},
-	"POST /admin/tasks/:id/publish":      {503, 403}, // WeCom is not connected in this fixture
+	"GET /admin":                            {200, 200},
+	"GET /admin/audit":                      {200, 403},
+	"GET /admin/users":                      {200, 200},
+	"POST /admin/users/export":              {200, 200},
+	"GET /admin/users/:id":                  {200, 200},
+	"POST /admin/users/:id/reveal":          {404, 403},
+	"GET /admin/users/:id/merge":            {422, 422},
+	"POST /admin/users/:id/merge":           {404, 404},
+	"POST /admin/users/:id/split":           {422, 422},
+	"GET /admin/conflicts":                  {200, 200},
+	"POST /admin/conflicts/:id/resolve":     {422, 422},
+	"GET /admin/employees":                  {200, 403},
+	"POST /admin/employees/:userid/role":    {422, 403},
+	"GET /admin/tasks":                      {200, 200},
+	"GET /admin/tasks/new":                  {200, 403},
+	"POST /admin/tasks":                     {422, 403},
+	"GET /admin/tasks/:id":                  {200, 200},
+	"POST /admin/tasks/:id/publish":         {503, 403}, // WeCom is not connected in this fixture
+	"GET /admin/members":                    {200, 200},
+	"POST /admin/members/levels":            {422, 403},
+	"POST /admin/members/levels/:id/delete": {404, 403},
+	"POST /admin/members/rules":             {422, 403},
+	"POST /admin/members/settle":            {303, 403},
+	"POST /admin/users/:id/growth":          {422, 403},
 }
 
 func TestConsoleRoutesByRole(t *testing.T) {

@@ -113,7 +113,20 @@ func (h *consoleHandler) showUser(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h.renderUser(c, id, http.StatusOK, nil, nil)
+	h.renderUser(c, id, http.StatusOK, userFlash(c), nil)
+}
+
+// userFlash confirms the action that redirected here.
+func userFlash(c *gin.Context) *admin.Flash {
+	switch {
+	case c.Query("merged") != "":
+		return &admin.Flash{Kind: "success", Text: "已合并营销用户 #" + c.Query("merged")}
+	case c.Query("split") != "":
+		return &admin.Flash{Kind: "success", Text: "已从营销用户 #" + c.Query("split") + " 拆分出此用户"}
+	case c.Query("adjusted") != "":
+		return &admin.Flash{Kind: "success", Text: "成长值已调整"}
+	}
+	return nil
 }
 
 // renderUser renders the detail page; revealed maps a phone identity to its
@@ -145,6 +158,9 @@ func (h *consoleHandler) renderUser(c *gin.Context, id int64, status int, flash 
 			Actor: l.Actor, Reason: l.Reason, Source: l.Source, From: l.FromUser, Into: l.IntoUser, Moved: l.Moved, Severed: l.Severed})
 	}
 	vm.Conflicts = conflictVMs(d.Conflicts)
+	if h.Members != nil {
+		vm.Member = h.memberVM(c, d.User.ID)
+	}
 	web.Render(c, status, admin.UserPage(vm))
 }
 
