@@ -38,7 +38,7 @@ func (h handling) added(ctx context.Context) error {
 	ids := h.contactIdentities(d.Contact, f.RemarkMobiles)
 	m := MomentInput{Identity: 0, Kind: "wecom_added", Channel: state, EmployeeUserID: ev.UserID,
 		Title: "添加了企业微信", Detail: detail("state", state, "add_way", f.AddWay, "half", ev.ChangeType == "add_half_external_contact"),
-		DedupKey: dedup("wecom_added", h.corp, ev.UserID, ev.ExternalUserID, ev.CreateTime)}
+		DedupKey: contactAddedKey(h.corp, ev.UserID, ev.ExternalUserID, relationTime(f.CreateTime, ev.CreateTime))}
 	return h.link(ctx, "wecom", ids, []MomentInput{m})
 }
 
@@ -79,6 +79,15 @@ func (h handling) contactIdentities(c wecom.ExternalContact, phones []string) []
 		}
 	}
 	return ids
+}
+
+// relationTime is the relation's createtime as WeCom reports it, falling back
+// to the event's time when the contact could not be read.
+func relationTime(createTime, eventTime int64) int64 {
+	if createTime > 0 {
+		return createTime
+	}
+	return eventTime
 }
 
 func followOf(d wecom.ContactDetail, userID string) wecom.FollowInfo {

@@ -149,7 +149,7 @@ func (h handling) importPage(ctx context.Context, rows []wecom.ContactRelation) 
 		f := r.Follow
 		m := MomentInput{Kind: "wecom_added", Channel: f.State, EmployeeUserID: f.UserID, Title: "添加了企业微信",
 			OccurredAt: time.Unix(f.CreateTime, 0), Detail: detail("state", f.State, "add_way", f.AddWay),
-			DedupKey: dedup("wecom_added", h.corp, f.UserID, r.Contact.ExternalUserID, f.CreateTime)}
+			DedupKey: contactAddedKey(h.corp, f.UserID, r.Contact.ExternalUserID, f.CreateTime)}
 		o := Observation{Source: "sync", Ref: "import", OccurredAt: m.OccurredAt,
 			Identities: h.contactIdentities(r.Contact, f.RemarkMobiles), Moments: []MomentInput{m}}
 		if _, err := h.p.ids.Link(ctx, o); err != nil && ErrorCode(err) != EINVALID {
@@ -231,7 +231,7 @@ func (h handling) importFollower(ctx context.Context, appID string, u wecom.OAUs
 	}
 	m := MomentInput{Kind: "oa_subscribed", Channel: scene, Title: "关注了公众号", OccurredAt: at,
 		Detail:   detail("scene", scene, "subscribe_scene", u.SubscribeScene),
-		DedupKey: dedup("oa_subscribed", appID, u.OpenID, u.SubscribeTime)}
+		DedupKey: subscribedKey(appID, u.OpenID, u.SubscribeTime)}
 	_, err := h.p.ids.Link(ctx, Observation{Source: "sync", Ref: "import", OccurredAt: at, Identities: ids, Moments: []MomentInput{m}})
 	if err != nil && ErrorCode(err) != EINVALID {
 		return fmt.Errorf("import: follower: %w", err)

@@ -54,7 +54,10 @@ func (h handling) oaMoment(ctx context.Context, kind MomentKind, title, channel 
 	if u.UnionID != "" {
 		ids = append(ids, IdentityInput{Kind: KindUnionID, Key: u.UnionID})
 	}
-	m := MomentInput{Kind: kind, Channel: channel, Title: title, Detail: det,
-		DedupKey: dedup(kind, appID, ev.FromUserName, ev.CreateTime, ev.EventKey)}
+	key := dedup(kind, appID, ev.FromUserName, ev.CreateTime, ev.EventKey)
+	if kind == "oa_subscribed" {
+		key = subscribedKey(appID, ev.FromUserName, ev.CreateTime)
+	}
+	m := MomentInput{Kind: kind, Channel: channel, Title: title, Detail: det, DedupKey: key}
 	return h.link(ctx, "oa", ids, []MomentInput{m})
 }

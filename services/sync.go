@@ -401,23 +401,6 @@ func (s *SyncService) withPageTx(ctx context.Context, fn func(tx *sqlx.Tx) error
 	return err
 }
 
-// syncDedup builds moment dedup keys the way the callback handlers do
-// ("kind:corp:…"), so a sync and a callback of the same happening record it
-// once.
-func syncDedup(parts ...any) string {
-	key := ""
-	for i, p := range parts {
-		if i > 0 {
-			key += ":"
-		}
-		key += fmt.Sprint(p)
-	}
-	if len(key) > 200 {
-		key = key[:120] + ":" + shortDigest(key)
-	}
-	return key
-}
-
 // ConnectionTargets gives sync targets from the saved connection
 // (WeChatProvider), for the admin pages and the CLI.
 type ConnectionTargets struct{ Conn ConnectionSource }

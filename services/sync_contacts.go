@@ -2,8 +2,6 @@ package services
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -209,7 +207,7 @@ func (r *syncRun) contactObservation(row wecom.ContactRelation) Observation {
 	m := MomentInput{Kind: "wecom_added", OccurredAt: at, Channel: f.State, EmployeeUserID: f.UserID,
 		Title:    "添加了企业微信",
 		Detail:   detailOf("state", f.State, "add_way", f.AddWay, "source", "sync"),
-		DedupKey: syncDedup("wecom_added", r.t.CorpID, f.UserID, c.ExternalUserID, f.CreateTime)}
+		DedupKey: contactAddedKey(r.t.CorpID, f.UserID, c.ExternalUserID, f.CreateTime)}
 	return Observation{Source: "sync", Ref: fmt.Sprintf("sync:%d", r.job.ID), OccurredAt: at, Identities: ids,
 		Moments: []MomentInput{m}}
 }
@@ -239,10 +237,4 @@ UPDATE sync_jobs SET finished = finished + $6, received = received + $6, changed
 		return fmt.Errorf("sync: checkpoint: %w", err)
 	}
 	return nil
-}
-
-// shortDigest is a short hex digest for over-long keys.
-func shortDigest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:8])
 }
