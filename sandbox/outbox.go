@@ -14,6 +14,7 @@ const (
 	OutboxRemark      = "remark"
 	OutboxTemplate    = "template_message"
 	OutboxChatMessage = "chat_message" // ww.sendChatMessage from the sidebar shim
+	OutboxSMS         = "sms"          // a verification code the app's sandbox SMS sender "sent"
 )
 
 // maxOutbox bounds the outbox; the oldest entries go first.
@@ -44,6 +45,16 @@ func (s *Sandbox) addOutbox(kind string, keys map[string]any, payload []byte) *O
 	}
 	s.touch()
 	return e
+}
+
+// RecordSMS puts a text message the app sent through its development SMS
+// sender into the outbox, so a person trying a form in the demo can read the
+// verification code in the sandbox console.
+func (s *Sandbox) RecordSMS(phone, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	payload, _ := json.Marshal(map[string]string{"phone": phone, "text": text})
+	s.addOutbox(OutboxSMS, map[string]any{"phone": phone}, payload)
 }
 
 // Outbox returns the recorded entries of kind ("" = all), oldest first.

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/marketing-assistant/assistant/handlers"
+	"github.com/marketing-assistant/assistant/sandbox"
 	"github.com/marketing-assistant/assistant/services"
 )
 
@@ -48,6 +49,14 @@ func startWeCom(ctx context.Context, cfg Config, log *slog.Logger, db *database,
 	}
 	w.demo = d
 	return w, nil
+}
+
+// sandbox returns the demo sandbox, or nil outside demo mode.
+func (w *wecomRuntime) sandbox() *sandbox.Sandbox {
+	if w.demo == nil {
+		return nil
+	}
+	return w.demo.sb
 }
 
 // handlerDeps are the handlers' view of the runtime.

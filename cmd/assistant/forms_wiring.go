@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/marketing-assistant/assistant/handlers"
+	"github.com/marketing-assistant/assistant/sandbox"
 	"github.com/marketing-assistant/assistant/services"
 	"github.com/marketing-assistant/assistant/services/pii"
 )
@@ -13,11 +14,15 @@ import (
 // SMS: no real provider exists yet; outside production codes go to the
 // in-memory sandbox sender, in production forms asking for SMS refuse
 // politely until one is configured.
-func formDeps(cfg Config, db *database, secrets Secrets, audit *services.AuditService, wechat handlers.WeChatClients) handlers.FormDeps {
+func formDeps(cfg Config, db *database, secrets Secrets, audit *services.AuditService, wechat handlers.WeChatClients, sb *sandbox.Sandbox) handlers.FormDeps {
 	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
 	var sms *services.SMSService
 	if !cfg.Production() {
-		sms = services.NewSMSService(db.DB, secrets.PII, &services.SandboxSMS{}, services.SMSConfig{})
+		sender := &services.SandboxSMS{}
+		if sb != nil { // demo mode: codes show in the sandbox console's outbox
+			sender.Forward = func(m services.SMSMessage) { sb.RecordSMS(m.Phone, "验证码 "+m.Code) }
+		}
+		sms = services.NewSMSService(db.DB, secrets.PII, sender, services.SMSConfig{})
 	}
 	subs := services.NewSubmissionService(services.SubmissionDeps{DB: db.DB, PII: secrets.PII,
 		Identities: services.NewIdentityService(db.DB, secrets.PII), Forms: forms,

@@ -95,7 +95,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL,
 			Tasks:   services.NewTaskService(db.DB, audit, services.NewFormService(db.DB, audit, cfg.BaseURL), wc.provider, cfg.BaseURL),
 			Members: services.NewMemberService(db.DB, audit)},
-		Forms:   formDeps(cfg, db, secrets, audit, wc.provider),
+		Forms:   formDeps(cfg, db, secrets, audit, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
 		Sidebar: sidebarDeps(cfg, db, secrets, audit, ids, wc),
 	})
