@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,11 +23,42 @@ type SidebarService struct {
 	ids   *IdentityService
 	audit *AuditService
 	now   func() time.Time
+	// stmts holds the hot path's prepared statements, by query text.
+	// Planning the profile query costs several times its execution, and
+	// lib/pq sends an unprepared query in two round trips (parse, then
+	// bind/execute); prepared once, PostgreSQL keeps a generic plan.
+	stmts sync.Map
 }
 
 // NewSidebarService returns the service.
 func NewSidebarService(db *sqlx.DB, box *pii.Box, ids *IdentityService, audit *AuditService) *SidebarService {
 	return &SidebarService{db: db, pii: box, ids: ids, audit: audit, now: time.Now}
+}
+
+// prepared returns the prepared statement of query, preparing it once.
+// database/sql re-prepares it on each pooled connection as needed.
+func (s *SidebarService) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := s.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("sidebar: prepare: %w", err)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
+
+// get runs a prepared single-row query.
+func (s *SidebarService) get(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
 }
 
 // SidebarProfile is the customer of a one-on-one chat as the viewer may see
@@ -112,7 +144,7 @@ type profileRow struct {
 // may import the contact from WeCom and ask again), EINVALID (kind).
 func (s *SidebarService) Profile(ctx context.Context, v Viewer, externalUserID string, kinds []MomentKind) (SidebarProfile, error) {
 	var r profileRow
-	if err := s.db.GetContext(ctx, &r, profileQuery, v.CorpID, v.UserID, externalUserID); err != nil {
+	if err := s.get(ctx, &r, profileQuery, v.CorpID, v.UserID, externalUserID); err != nil {
 		return SidebarProfile{}, visibleOr(err)
 	}
 	if !r.Allowed {
@@ -223,7 +255,7 @@ const accessQuery = accessCTE + `SELECT user_id, role, allowed FROM a`
 // them. Errors: ENOTFOUND.
 func (s *SidebarService) check(ctx context.Context, v Viewer, externalUserID string) (access, error) {
 	var a access
-	if err := s.db.GetContext(ctx, &a, accessQuery, v.CorpID, v.UserID, externalUserID); err != nil {
+	if err := s.get(ctx, &a, accessQuery, v.CorpID, v.UserID, externalUserID); err != nil {
 		return access{}, visibleOr(err)
 	}
 	if !a.Allowed {
@@ -274,7 +306,11 @@ FROM (` + inner + `) t
 LEFT JOIN wecom_employees e ON e.corp_id = $` + fmt.Sprint(len(args)) + ` AND e.userid = t.employee_userid
 ORDER BY t.occurred_at DESC, t.id DESC`
 	var page SidebarTimeline
-	if err := s.db.SelectContext(ctx, &page.Moments, query, args...); err != nil {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return SidebarTimeline{}, err
+	}
+	if err := st.SelectContext(ctx, &page.Moments, args...); err != nil {
 		return SidebarTimeline{}, fmt.Errorf("sidebar: timeline: %w", err)
 	}
 	if len(page.Moments) == sidebarPageSize {

@@ -43,6 +43,31 @@ func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.
 	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
 }
 
+func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{Stmt: st, n: c.n}, nil
+}
+
+// countingStmt counts executions of prepared statements (the preparation
+// itself happens once per connection and is not a per-request trip).
+type countingStmt struct {
+	driver.Stmt
+	n *atomic.Int64
+}
+
+func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.n.Add(1)
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+}
+
+func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.n.Add(1)
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
 func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
@@ -140,14 +165,19 @@ func TestSidebarProfileAccessAndRoundTrips(t *testing.T) {
 	s, _ := sidebarWorld(t, db)
 	ctx := context.Background()
 	alice := Viewer{CorpID: corp, UserID: "alice"}
+	if _, err := s.Profile(ctx, alice, "wmC1", nil); err != nil { // prepares the statements
+		t.Fatal(err)
+	}
 	start := n.Load()
 	p, err := s.Profile(ctx, alice, "wmC1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if trips := n.Load() - start; trips > 3 {
+	trips := n.Load() - start
+	if trips > 3 || trips == 0 {
 		t.Errorf("profile + first timeline page took %d statements, want ≤ 3", trips)
 	}
+	t.Logf("profile + first timeline page: %d statements", trips)
 	kinds := map[IdentityKind]bool{}
 	for _, i := range p.Identities {
 		kinds[i.Kind] = true

@@ -38,6 +38,8 @@ type sidebarApp struct {
 	Forms  *services.FormService
 	Cache  *wecom.MemoryCache
 	Key    []byte // session key
+	Svc    *services.SidebarService
+	Client *wecom.Client
 	CorpID string
 	OAApp  string
 	MPApp  string
@@ -46,6 +48,7 @@ type sidebarApp struct {
 type sidebarOpts struct {
 	noShim bool // production-like: no shim, a real WeCom client is required
 	db     *sqlx.DB
+	pingDB bool // GET /pingdb runs SELECT 1: the benchmarks' baseline
 }
 
 func startSidebarApp(t testing.TB, o sidebarOpts) *sidebarApp {
@@ -90,6 +93,7 @@ func startSidebarApp(t testing.TB, o sidebarOpts) *sidebarApp {
 	audit := services.NewAuditService(db)
 	app.IDs = services.NewIdentityService(db, box)
 	svc := services.NewSidebarService(db, box, app.IDs, audit)
+	app.Svc, app.Client = svc, cl
 	app.Forms = services.NewFormService(db, audit, app.URL)
 	deps := handlers.SidebarDeps{Service: svc, WeChat: handlers.FixedWeChat{Client: cl}, BaseURL: app.URL,
 		App: func(context.Context) (handlers.WeComApp, error) {
@@ -99,6 +103,16 @@ func startSidebarApp(t testing.TB, o sidebarOpts) *sidebarApp {
 	if !o.noShim {
 		deps.ShimURL = "/sandbox/ww-shim.js"
 		engine.Any("/sandbox/*path", gin.WrapH(http.StripPrefix("/sandbox", sb.ShimHandler())))
+	}
+	if o.pingDB {
+		engine.GET("/pingdb", func(c *gin.Context) {
+			var one int
+			if err := db.QueryRowContext(c.Request.Context(), `SELECT 1`).Scan(&one); err != nil {
+				c.Status(http.StatusServiceUnavailable)
+				return
+			}
+			c.String(http.StatusOK, "ok")
+		})
 	}
 	handlers.Register(engine, handlers.Deps{Assets: assets, DB: db, SessionKey: key, Sidebar: deps})
 	srv.Start()
