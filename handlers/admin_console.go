@@ -44,6 +44,7 @@ type ConsoleDeps struct {
 	Dashboard Dashboard
 	Tasks     PromotionTasks
 	Members   MemberLevels
+	Lifecycle Lifecycle
 	// WeChat gives the WeCom client for WeCom sign-in and task messages.
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
@@ -90,6 +91,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	g.POST("/employees/:userid/role", h.setRole)
 	h.registerTasks(g)
 	h.registerMembers(g)
+	h.registerLifecycle(g)
 }
 
 // operator is the signed-in admin as the services see them.

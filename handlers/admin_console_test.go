@@ -222,6 +222,7 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	d.Tasks = env.tasks
 	env.members = services.NewMemberService(db, audit)
 	d.Members = env.members
+	d.Lifecycle = services.NewLifecycleService(db, box, audit)
 	return d
 }
 

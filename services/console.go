@@ -89,6 +89,7 @@ FROM marketing_users u LEFT JOIN marketing_user_archive a ON a.user_id = u.id
 WHERE u.merged_into IS NULL AND u.n_identities > 0
   AND ($1 = 0 OR u.id < $1)
   AND ($2 OR a.user_id IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM data_erasures e WHERE e.user_id = u.id)
   AND ($3 = '' OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.kind = 'phone' AND i.scope = '' AND i.key = $3))
   AND ($4 = '' OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id
         AND (i.attrs->>'name' ILIKE $4 OR i.attrs->>'nickname' ILIKE $4
