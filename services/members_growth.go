@@ -92,6 +92,13 @@ ON CONFLICT (dedup_key) DO NOTHING`, userID, at, "会员等级变为"+st.Level.N
 	if err != nil {
 		return fmt.Errorf("members: level moment: %w", err)
 	}
+	// The member identity carries the level as an attribute, which is what
+	// the sidebar's identity chips show; a later CRM push may overwrite it.
+	_, err = tx.ExecContext(ctx, `UPDATE identities SET attrs = attrs || jsonb_build_object('member_level', $2::text)
+WHERE user_id = $1 AND kind = 'member'`, userID, st.Level.Name)
+	if err != nil {
+		return fmt.Errorf("members: level attribute: %w", err)
+	}
 	return nil
 }
 
