@@ -40,11 +40,16 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
+	internal, err := parseInternal(cfg, getenv(internalVar))
+	if err != nil {
+		return err
+	}
 	wc, err := startWeCom(ctx, cfg, log, db, secrets)
 	if err != nil {
 		return err
 	}
 	defer wc.Close(context.WithoutCancel(ctx))
+	internal.apply(wc)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -60,7 +65,7 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	printBanner(stdout, cfg, ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
 	wc.start(ctx, cfg.BaseURL, stdout)
-	err = web.Serve(ctx, ln, engine, 15*time.Second)
+	err = web.ServeWithTimeouts(ctx, ln, engine, 15*time.Second, internal.timeouts)
 	log.Info("server stopped")
 	return err
 }
