@@ -52,6 +52,9 @@ func (s *RoleService) SetRole(ctx context.Context, r StaffRole, actorKind, actor
 	if r.Role != RoleAdmin && r.Role != RoleManager && r.Role != RoleStaff {
 		return Invalid("请检查输入", map[string]string{"role": "角色只能是 admin、manager 或 staff"})
 	}
+	if r.DepartmentIDs == nil {
+		r.DepartmentIDs = []int64{} // the column is NOT NULL; nil would encode as NULL
+	}
 	return withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO staff_roles (corp_id, userid, role, department_ids, granted_by) VALUES ($1, $2, $3, $4, $5)

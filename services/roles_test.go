@@ -15,6 +15,9 @@ func TestRoles(t *testing.T) {
 	if err != nil || r.Role != RoleStaff {
 		t.Fatalf("default role %+v %v", r, err)
 	}
+	if err := s.SetRole(ctx, StaffRole{CorpID: "ww1", UserID: "lisi", Role: RoleAdmin}, "local", "1"); err != nil {
+		t.Fatalf("role without departments: %v", err)
+	}
 	if err := s.SetRole(ctx, StaffRole{CorpID: "ww1", UserID: "zhangsan", Role: "owner"}, "local", "1"); ErrorCode(err) != EINVALID {
 		t.Fatalf("bad role: %v", err)
 	}

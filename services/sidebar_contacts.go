@@ -65,7 +65,7 @@ func contactObservation(corpID string, d wecom.ContactDetail) Observation {
 			// recording the same add never make a second moment.
 			o.Moments = append(o.Moments, MomentInput{Identity: 0, Kind: "wecom_added", Channel: "wecom",
 				OccurredAt: time.Unix(f.CreateTime, 0), EmployeeUserID: f.UserID,
-				DedupKey: "wecom_added:" + corpID + ":" + c.ExternalUserID + ":" + f.UserID})
+				DedupKey: contactAddedKey(corpID, f.UserID, c.ExternalUserID, f.CreateTime)})
 		}
 	}
 	return o
