@@ -162,7 +162,7 @@ type EmployeeFigures struct {
 // TaskReport is a task with its per-employee figures, best first.
 type TaskReport struct {
 	Task
-	Employees                 []EmployeeFigures
+	Employees                []EmployeeFigures
 	Sent, Opened, Registered int
 }
 
