@@ -24,7 +24,7 @@ func scenarios() []scenario {
 			Target: "≤ 25 ms", Pass: atMost("p99-post-ms@1000/s", 25)},
 		{Name: "Callback ack", Bench: "BenchmarkCallbackAck", Ours: "ack-p99-ms", Ratio: "inbox/plain-rate",
 			Target: "p99 ≤ 5 ms at 2,000/s; inbox ≥ 0.9× plain insert",
-			Pass: all(atMost("ack-p99-ms", 5), atLeast("events/s", 2000), atLeast("inbox/plain-rate", 0.9))},
+			Pass:   all(atMost("ack-p99-ms", 5), atLeast("events/s", 2000), atLeast("inbox/plain-rate", 0.9))},
 		{Name: "Sidebar profile + timeline, light mix at 1,000/s", Bench: "BenchmarkSidebarProfile",
 			Ours: "light_p99_ms@1000rps", Base: "pingdb_p99_ms@1000rps", Ratio: "light/pingdb_p99",
 			Target: "p99 ≤ 10 ms and ≤ 5× SELECT 1", Pass: all(atMost("light_p99_ms@1000rps", 10), atMost("light/pingdb_p99", 5))},
