@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -400,4 +402,193 @@ func readAll(resp *http.Response) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// rawConn opens a TCP connection to the server of base.
+func rawConn(t *testing.T, base string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// awaitEnd reads from c until the server answers and closes, or closes, or
+// limit passes; it returns what was read and when the connection ended
+// (zero when it did not).
+func awaitEnd(c net.Conn, limit time.Duration) (string, time.Time) {
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	var got bytes.Buffer
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return got.String(), time.Time{}
+			}
+			return got.String(), time.Now()
+		}
+	}
+}
+
+// quickGet checks that the server still answers a plain request at once.
+func quickGet(t *testing.T, client *http.Client, u string, within time.Duration) {
+	t.Helper()
+	began := time.Now()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s while slow clients hang on: %v", u, err)
+	}
+	readAll(resp)
+	if took := time.Since(began); resp.StatusCode != http.StatusOK || took > within {
+		t.Fatalf("GET %s while slow clients hang on: %d in %s", u, resp.StatusCode, took)
+	}
+}
+
+// TestSlowClientsAndOversizedBodies: slow clients and huge bodies do not
+// exhaust the server. Headers trickled byte by byte (slowloris) are cut off
+// by the read-header timeout; a body announced or streamed beyond the limit
+// is refused with 413 before it is read; many uploads trickling their body
+// are cut off by the read timeout; and all the while other requests,
+// including a real submission, are answered at once. The timeouts are
+// shortened through ASSISTANT_INTERNAL (defaults: 5 s and 20 s).
+func TestSlowClientsAndOversizedBodies(t *testing.T) {
+	const headerTimeout, readTimeout = 400 * time.Millisecond, 1500 * time.Millisecond
+	dsn := pgtest.NewDSN(t)
+	db := pgtest.Open(t, dsn)
+	sb := startSharedSandbox(t, sandbox.SeedInput{Departments: 1, Employees: 1})
+	sb.saveSettings(t, db)
+	form, err := services.NewFormService(db, services.NewAuditService(db), "http://127.0.0.1").CreateForm(context.Background(),
+		services.FormInput{Title: "慢速客户端", ConsentText: "我同意", PrivacyURL: "https://ma.example.com/privacy", Published: true,
+			Fields: []services.Field{{Kind: services.FieldName, Label: "姓名", Required: true}}}, "local", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, deploymentEnv(dsn, sb.internal(
+		fmt.Sprintf("read_header_timeout=%s,read_timeout=%s", headerTimeout, readTimeout))))
+	client := noRedirects(5 * time.Second)
+	quickGet(t, client, s.URL+"/healthz", time.Second)
+
+	// Slowloris: 40 connections trickle a header line every 100 ms.
+	const slow = 40
+	var wg sync.WaitGroup
+	ended := make([]time.Duration, slow)
+	for i := range slow {
+		c := rawConn(t, s.URL)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			began := time.Now()
+			if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n"); err != nil {
+				return
+			}
+			done := make(chan time.Time, 1)
+			go func() { _, at := awaitEnd(c, 5*time.Second); done <- at }()
+			for {
+				select {
+				case at := <-done:
+					if !at.IsZero() {
+						ended[i] = at.Sub(began)
+					}
+					return
+				case <-time.After(100 * time.Millisecond):
+					_, _ = io.WriteString(c, fmt.Sprintf("X-Trickle-%d: %d\r\n", i, time.Now().UnixNano()))
+				}
+			}
+		}()
+	}
+	for range 5 {
+		quickGet(t, client, s.URL+"/healthz", time.Second)
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, d := range ended {
+		if d == 0 || d > headerTimeout+time.Second {
+			t.Fatalf("slowloris connection %d not cut off by the header timeout (%s; 0 = still open after 5 s)", i, d)
+		}
+	}
+
+	// Bodies announced beyond the limit: 413 before the body is sent.
+	for _, path := range []string{"/f/" + form.Slug, "/callbacks/oa?encrypt_type=aes", "/admin/login"} {
+		c := rawConn(t, s.URL)
+		began := time.Now()
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+			"Content-Length: %d\r\n\r\n", path, 200<<20)
+		got, _ := awaitEnd(c, 3*time.Second)
+		if !strings.HasPrefix(got, "HTTP/1.1 413") || time.Since(began) > time.Second {
+			t.Fatalf("POST %s with a 200 MB Content-Length: %.60q after %s", path, got, time.Since(began))
+		}
+	}
+	// Bodies streamed (chunked, no length) beyond the limit: refused once
+	// the limit is crossed, long before the 64 MB are sent.
+	for _, path := range []string{"/f/" + form.Slug, "/callbacks/wecom"} {
+		c := rawConn(t, s.URL)
+		began := time.Now()
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+			"Transfer-Encoding: chunked\r\n\r\n", path)
+		var sent atomic.Int64
+		go func() {
+			chunk := append(fmt.Appendf(nil, "%x\r\n", 64<<10), append(bytes.Repeat([]byte("a"), 64<<10), "\r\n"...)...)
+			for range 1024 {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+				sent.Add(64 << 10)
+			}
+		}()
+		got, _ := awaitEnd(c, 5*time.Second)
+		if !strings.HasPrefix(got, "HTTP/1.1 413") || time.Since(began) > 2*time.Second {
+			t.Fatalf("POST %s streaming a huge body: %.60q after %s (%d bytes sent)", path, got, time.Since(began), sent.Load())
+		}
+	}
+
+	// Many uploads trickling their bodies: the others are still served, a
+	// real submission included, and the slow ones are cut off by the read
+	// timeout.
+	var up sync.WaitGroup
+	cut := make([]time.Duration, slow)
+	for i := range slow {
+		c := rawConn(t, s.URL)
+		up.Add(1)
+		go func() {
+			defer up.Done()
+			began := time.Now()
+			fmt.Fprintf(c, "POST /f/%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+				"Content-Length: 10000\r\n\r\nt=slow-upload-%04d&f.name=", form.Slug, i)
+			done := make(chan time.Time, 1)
+			go func() { _, at := awaitEnd(c, 6*time.Second); done <- at }()
+			for {
+				select {
+				case at := <-done:
+					if !at.IsZero() {
+						cut[i] = at.Sub(began)
+					}
+					return
+				case <-time.After(100 * time.Millisecond):
+					_, _ = io.WriteString(c, "x")
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := range 5 {
+		quickGet(t, client, s.URL+"/healthz", time.Second)
+		r := (&loadGen{base: s.URL, slug: form.Slug, client: client}).submit(int64(900000 + i))
+		if !r.ok {
+			t.Fatalf("a real submission while uploads trickle: %d %v", r.status, r.err)
+		}
+	}
+	up.Wait()
+	for i, d := range cut {
+		if d == 0 || d > readTimeout+time.Second {
+			t.Fatalf("slow upload %d not cut off by the read timeout (%s; 0 = still open after 6 s)", i, d)
+		}
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM form_submissions WHERE dedupe_key LIKE 'slow-upload-%'`); n != 0 {
+		t.Fatalf("%d cut-off uploads were stored", n)
+	}
 }
