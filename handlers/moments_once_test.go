@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,4 +50,36 @@ func mustTarget(t *testing.T, env *wecomEnv) services.SyncTarget {
 		t.Fatal(err)
 	}
 	return target
+}
+
+// channelTags is a channel that tags every customer it brings.
+type channelTags struct{ tags map[string][]string }
+
+func (c channelTags) WelcomeFor(_ context.Context, _, state string) (services.WelcomeMessage, bool, error) {
+	t, ok := c.tags[state]
+	return services.WelcomeMessage{TagIDs: t}, ok, nil
+}
+
+// A customer added through a channel QR code gets the channel's corp tags
+// (mark_tag, which WeCom answers with no callback), and the timeline says so.
+func TestChannelTagsAppliedOnAdd(t *testing.T) {
+	env := newWeComEnv(t, false)
+	must[any](t)(env.sb.CreateEmployee(sandbox.NewEmployee{UserID: "zhangsan", Name: "张三"}))
+	tag := must[sandbox.Tag](t)(env.sb.CreateCorpTag(sandbox.NewCorpTag{GroupName: "渠道", Name: "海报"}))
+	env.proc.Welcomes = channelTags{tags: map[string][]string{"poster": {tag.ID}}}
+	p := must[sandbox.WeChatUser](t)(env.sb.CreateWeChatUser(sandbox.NewWeChatUser{Nickname: "赵六"}))
+	added := must[sandbox.AddCustomerResult](t)(env.sb.AddCustomer(sandbox.AddCustomerInput{WeChatUser: p.ID,
+		EmployeeUserID: "zhangsan", State: "poster"}))
+	env.settle()
+	env.waitFor("the tagged moment", func() bool {
+		return env.momentsOn("wecom_tagged", "wecom_external_userid", added.ExternalUserID) == 1
+	})
+	marks := env.sb.Outbox(sandbox.OutboxMarkTag)
+	if len(marks) != 1 || !strings.Contains(string(marks[0].Payload), tag.ID) {
+		t.Fatalf("mark_tag outbox: %+v", marks)
+	}
+	if n := env.count(`SELECT count(*) FROM wecom_follows WHERE external_userid = $1 AND $2 = ANY (tag_ids)`,
+		added.ExternalUserID, tag.ID); n != 1 {
+		t.Fatalf("mirrored relation does not carry the channel tag (%d rows)", n)
+	}
 }

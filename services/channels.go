@@ -327,8 +327,8 @@ func (s *ChannelService) DeleteChannel(ctx context.Context, ways ContactWays, co
 // live channel or the channel has nothing to say.
 func (s *ChannelService) WelcomeFor(ctx context.Context, corp, state string) (WelcomeMessage, bool, error) {
 	ch, ok, err := s.ChannelByState(ctx, corp, state)
-	if err != nil || !ok || (ch.WelcomeText == "" && len(ch.Links) == 0) {
+	if err != nil || !ok || (ch.WelcomeText == "" && len(ch.Links) == 0 && len(ch.TagIDs) == 0) {
 		return WelcomeMessage{}, false, err
 	}
-	return WelcomeMessage{Text: ch.WelcomeText, Links: ch.Links}, true, nil
+	return WelcomeMessage{Text: ch.WelcomeText, Links: ch.Links, TagIDs: ch.TagIDs}, true, nil
 }

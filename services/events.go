@@ -27,10 +27,13 @@ type ConnectionSource interface {
 type WelcomeMessage struct {
 	Text  string
 	Links []wecom.Link
+	// TagIDs are corp tags the channel puts on every customer it brings.
+	TagIDs []string
 }
 
-// WelcomeSource finds the welcome message of a channel by its contact-way
-// state. ok is false when the channel has none (then nothing is sent).
+// WelcomeSource finds what a channel does to a customer it brings (welcome
+// message, tags) by its contact-way state. ok is false for an unknown channel
+// or one that does nothing.
 type WelcomeSource interface {
 	WelcomeFor(ctx context.Context, corpID, state string) (msg WelcomeMessage, ok bool, err error)
 }

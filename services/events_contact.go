@@ -9,14 +9,17 @@ import (
 )
 
 // added handles add_external_contact and add_half_external_contact: the
-// welcome message goes first (its code lives 20 s), then the contact is read,
+// welcome message goes first (its code lives 20 s), then the channel's tags,
+// then the contact is read (so the mirrored relation shows the tags),
 // mirrored and linked with a wecom_added moment carrying the channel.
 func (h handling) added(ctx context.Context) error {
 	c, err := h.client()
 	if err != nil {
 		return err
 	}
-	h.welcome(ctx, c)
+	ch := h.channel(ctx)
+	h.welcome(ctx, c, ch)
+	tagged := h.tag(ctx, c, ch)
 	ev := h.ev
 	d, err := c.GetExternalContact(ctx, ev.ExternalUserID)
 	switch {
@@ -39,22 +42,51 @@ func (h handling) added(ctx context.Context) error {
 	m := MomentInput{Identity: 0, Kind: "wecom_added", Channel: state, EmployeeUserID: ev.UserID,
 		Title: "添加了企业微信", Detail: detail("state", state, "add_way", f.AddWay, "half", ev.ChangeType == "add_half_external_contact"),
 		DedupKey: contactAddedKey(h.corp, ev.UserID, ev.ExternalUserID, relationTime(f.CreateTime, ev.CreateTime))}
-	return h.link(ctx, "wecom", ids, []MomentInput{m})
+	ms := []MomentInput{m}
+	if tagged {
+		ms = append(ms, MomentInput{Kind: "wecom_tagged", Channel: state, EmployeeUserID: ev.UserID, Title: "按渠道打上企业标签",
+			Detail: detail("add", ch.TagIDs), DedupKey: dedup("wecom_tagged", h.corp, ev.UserID, ev.ExternalUserID, "channel", state)})
+	}
+	return h.link(ctx, "wecom", ids, ms)
+}
+
+// channel looks up what the event's channel (its contact-way state) does.
+// A failed lookup is logged and treated as no channel: the add itself must
+// still be recorded.
+func (h handling) channel(ctx context.Context) WelcomeMessage {
+	if h.ev.State == "" || h.p.Welcomes == nil {
+		return WelcomeMessage{}
+	}
+	msg, ok, err := h.p.Welcomes.WelcomeFor(ctx, h.corp, h.ev.State)
+	if err != nil {
+		h.p.log.Warn("events: channel lookup failed", "err", err, "ref", h.ref)
+	}
+	if !ok {
+		return WelcomeMessage{}
+	}
+	return msg
+}
+
+// tag puts the channel's corp tags on the new relation through mark_tag (an
+// API call, so WeCom sends no callback for it) and reports whether it did.
+// A refusal is logged; the add is recorded either way.
+func (h handling) tag(ctx context.Context, c *wecom.Client, ch WelcomeMessage) bool {
+	if len(ch.TagIDs) == 0 {
+		return false
+	}
+	if err := c.MarkTag(ctx, h.ev.UserID, h.ev.ExternalUserID, ch.TagIDs, nil); err != nil {
+		h.p.log.Warn("events: channel tags not applied", "err", err, "ref", h.ref, "userid", h.ev.UserID)
+		return false
+	}
+	return true
 }
 
 // welcome sends the channel's welcome message for the event's code. Failures
 // are logged, never retried: the code is single use and lives 20 s, so a
 // retry of the whole item must not fail on it (41050/41051).
-func (h handling) welcome(ctx context.Context, c *wecom.Client) {
+func (h handling) welcome(ctx context.Context, c *wecom.Client, msg WelcomeMessage) {
 	ev := h.ev
-	if ev.WelcomeCode == "" || ev.State == "" || h.p.Welcomes == nil {
-		return
-	}
-	msg, ok, err := h.p.Welcomes.WelcomeFor(ctx, h.corp, ev.State)
-	if err != nil || !ok || (msg.Text == "" && len(msg.Links) == 0) {
-		if err != nil {
-			h.p.log.Warn("events: welcome message lookup failed", "err", err, "ref", h.ref)
-		}
+	if ev.WelcomeCode == "" || (msg.Text == "" && len(msg.Links) == 0) {
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
