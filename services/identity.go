@@ -196,12 +196,21 @@ func (s *IdentityService) LinkBatch(ctx context.Context, obs []Observation) ([]L
 const linkQuery = `SELECT user_id, outcome, identity_ids, conflict_ids, merged_from
 FROM identity_link($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
+// link runs identity_link on q (the pool or a transaction). The statement is
+// prepared once: lib/pq sends an unprepared query in two round trips (parse,
+// then bind/execute), and the link's whole point is one round trip.
 func (s *IdentityService) link(ctx context.Context, q sqlx.QueryerContext, a linkArgs, n int) (LinkResult, error) {
 	var r LinkResult
 	var ids, conflicts, merged pq.Int64Array
-	var err error
+	st, err := s.prepared(ctx, linkQuery)
+	if err != nil {
+		return LinkResult{}, err
+	}
+	if tx, ok := q.(*sqlx.Tx); ok {
+		st = tx.StmtxContext(ctx, st)
+	}
 	for attempt := 0; attempt < 8; attempt++ {
-		err = q.QueryRowxContext(ctx, linkQuery,
+		err = st.QueryRowxContext(ctx,
 			pq.Array(a.kinds), pq.Array(a.scopes), pq.Array(a.keys), a.phones, pq.Array(a.verified),
 			pq.Array(a.attrs), a.source, a.ref, a.at,
 			pq.Array(a.mIdx), pq.Array(a.mKinds), pq.Array(a.mAt), pq.Array(a.mCh), pq.Array(a.mEmp),
