@@ -226,6 +226,7 @@ func (s *SyncService) begin(ctx context.Context, t SyncTarget, kind SyncKind, ac
 	}
 	if !ok {
 		conn.Close()
+		s.awaitOpenJob(ctx, t.CorpID, kind)
 		return nil, Errorf(ECONFLICT, "%s同步正在进行中，请等待它结束", kind.Label())
 	}
 	r := &syncRun{s: s, t: t, conn: conn}
@@ -234,6 +235,30 @@ func (s *SyncService) begin(ctx context.Context, t SyncTarget, kind SyncKind, ac
 		return nil, err
 	}
 	return r, nil
+}
+
+// awaitOpenJob waits (up to 2 s) until the job of the runner holding the
+// kind's lock is visible. A start refused because another instance started
+// the same sync a moment earlier must be able to show that job: the lock is
+// taken before the job row commits, so without this wait the page the
+// refused admin is sent to could still say "never synced" and offer to
+// start again.
+func (s *SyncService) awaitOpenJob(ctx context.Context, corp string, kind SyncKind) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for {
+		var open bool
+		err := s.db.GetContext(ctx, &open, `SELECT EXISTS (SELECT 1 FROM sync_jobs
+WHERE corp_id = $1 AND kind = $2 AND state = 'running')`, corp, kind)
+		if err != nil || open {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // release drops the advisory lock with the connection.
