@@ -35,6 +35,13 @@ type SidebarMaterials interface {
 	RecordMaterialSent(ctx context.Context, v services.Viewer, ext, materialID string) error
 }
 
+// SidebarTasks lists the employee's open promotion tasks; the materials
+// service offers it when the tasks feature is wired in.
+type SidebarTasks interface {
+	HasTasks() bool
+	Tasks(ctx context.Context, v services.Viewer, ext string) ([]services.SidebarTask, error)
+}
+
 // WeComApp names the connected WeCom app for ww.register.
 type WeComApp struct {
 	CorpID  string
@@ -86,6 +93,7 @@ type sidebarHandler struct {
 	wechat    WeChatClients
 	app       func(ctx context.Context) (WeComApp, error)
 	materials SidebarMaterials
+	tasks     SidebarTasks // nil: no Tasks tab
 	baseURL   string
 	shimURL   string
 	staff     *web.Cookies[StaffSession]
@@ -102,7 +110,15 @@ func newSidebarHandler(d Deps) *sidebarHandler {
 		baseURL: strings.TrimRight(s.BaseURL, "/"), shimURL: s.ShimURL,
 		staff:   web.NewCookies[StaffSession](d.SessionKey, staffCookieName, staffSessionAge, d.SecureCookies),
 		oauth:   web.NewCookies[staffOAuth](d.SessionKey, staffOAuthName, staffOAuthAge, d.SecureCookies),
-		imports: web.NewLimiter(3*time.Second, 20), now: time.Now}
+		imports: web.NewLimiter(3*time.Second, 20), now: time.Now, tasks: tasksOf(s.Materials)}
+}
+
+// tasksOf returns the task lister behind the materials, if tasks are wired.
+func tasksOf(m SidebarMaterials) SidebarTasks {
+	if t, ok := m.(SidebarTasks); ok && t.HasTasks() {
+		return t
+	}
+	return nil
 }
 
 // registerSidebar installs the sidebar routes.
@@ -124,6 +140,7 @@ func registerSidebar(e *gin.Engine, d Deps) {
 	g.POST("/c/:ext/crm", h.convertToCRM)
 	g.GET("/c/:ext/materials", h.listMaterials)
 	g.POST("/c/:ext/materials/:material/sent", h.materialSent)
+	g.GET("/c/:ext/tasks", h.listTasks)
 	g.GET("/g/:chat", h.group)
 }
 

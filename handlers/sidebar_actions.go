@@ -134,6 +134,7 @@ func (h *sidebarHandler) convertToCRM(c *gin.Context) {
 		}
 	}
 	vm := profileVM(p, "", h.materials != nil)
+	vm.HasTasks = h.tasks != nil
 	if cerr != nil {
 		vm.CRMError = services.ErrorMessage(cerr)
 	} else {
@@ -182,10 +183,39 @@ func (h *sidebarHandler) listMaterials(c *gin.Context) {
 	}
 	vm := sidebar.MaterialsVM{}
 	for _, m := range ms {
-		vm.Materials = append(vm.Materials, sidebar.Material{ID: m.ID, Title: m.Title, Description: m.Description,
-			Cover: m.Cover, Link: m.Link, RecordURL: base(ext) + "/materials/" + m.ID + "/sent"})
+		vm.Materials = append(vm.Materials, materialVM(ext, m))
 	}
 	web.Render(c, http.StatusOK, sidebar.Materials(vm))
+}
+
+func materialVM(ext string, m services.SidebarMaterial) sidebar.Material {
+	return sidebar.Material{ID: m.ID, Title: m.Title, Description: m.Description,
+		Cover: m.Cover, Link: m.Link, RecordURL: base(ext) + "/materials/" + m.ID + "/sent"}
+}
+
+// listTasks is GET /sidebar/c/:ext/tasks: the employee's open promotion
+// tasks, each with its material to send into this chat (sent through the
+// same path as materials, so the task's figures count the send).
+func (h *sidebarHandler) listTasks(c *gin.Context) {
+	ext, ok := h.idParam(c, "ext")
+	if !ok {
+		return
+	}
+	if h.tasks == nil {
+		h.fail(c, services.Errorf(services.ENOTFOUND, "推广任务功能未启用"))
+		return
+	}
+	ts, err := h.tasks.Tasks(c.Request.Context(), viewerOf(c), ext)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	vm := sidebar.TasksVM{}
+	for _, t := range ts {
+		vm.Tasks = append(vm.Tasks, sidebar.Task{ID: t.ID, Title: t.Title, Message: t.Message,
+			Deadline: t.Deadline.In(sidebarTZ).Format("2006-01-02 15:04"), Material: materialVM(ext, t.Material)})
+	}
+	web.Render(c, http.StatusOK, sidebar.Tasks(vm))
 }
 
 // materialSent is POST /sidebar/c/:ext/materials/:material/sent, called by

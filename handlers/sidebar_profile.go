@@ -36,6 +36,7 @@ func (h *sidebarHandler) profile(c *gin.Context) {
 		return
 	}
 	vm := profileVM(p, c.Query("k"), h.materials != nil)
+	vm.HasTasks = h.tasks != nil
 	if web.IsHTMX(c) {
 		web.Render(c, http.StatusOK, sidebar.Profile(vm))
 		return

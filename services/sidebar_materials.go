@@ -19,6 +19,7 @@ type SidebarMaterials struct {
 	forms   *FormService
 	attr    *Attributor
 	baseURL string
+	tasks   openTasks // optional: the Tasks tab
 }
 
 // NewSidebarMaterials returns the materials of the sidebar.
@@ -38,12 +39,19 @@ func (m *SidebarMaterials) Materials(ctx context.Context, v Viewer, ext string) 
 	}
 	out := make([]SidebarMaterial, 0, len(forms))
 	for _, f := range forms {
-		at := Attribution{Channel: "sidebar", EmployeeUserID: v.UserID, ExternalUserID: ext}
-		out = append(out, SidebarMaterial{ID: f.Slug, Title: f.Title, Description: f.Description, Cover: f.CoverURL,
-			Link: m.attr.AttributedLink(m.baseURL, f, at, materialLinkTTL,
-				map[string]string{"utm_source": "wecom", "utm_medium": "sidebar"})})
+		out = append(out, m.material(f, v, ext, "sidebar"))
 	}
 	return out, nil
+}
+
+// material is form f as a news card whose link is signed with the employee
+// and the chat's customer. The corp id scopes the external_userid: without
+// it the submission could not link the chat's customer.
+func (m *SidebarMaterials) material(f Form, v Viewer, ext, channel string) SidebarMaterial {
+	at := Attribution{Channel: channel, EmployeeUserID: v.UserID, ExternalUserID: ext, CorpID: v.CorpID}
+	return SidebarMaterial{ID: f.Slug, Title: f.Title, Description: f.Description, Cover: f.CoverURL,
+		Link: m.attr.AttributedLink(m.baseURL, f, at, materialLinkTTL,
+			map[string]string{"utm_source": "wecom", "utm_medium": channel})}
 }
 
 // RecordMaterialSent records material_sent on the chat's customer, by the

@@ -40,6 +40,7 @@ type sidebarApp struct {
 	Key    []byte // session key
 	Svc    *services.SidebarService
 	Client *wecom.Client
+	Tasks  *services.TaskService
 	CorpID string
 	OAApp  string
 	MPApp  string
@@ -94,12 +95,14 @@ func startSidebarApp(t testing.TB, o sidebarOpts) *sidebarApp {
 	app.IDs = services.NewIdentityService(db, box)
 	svc := services.NewSidebarService(db, box, app.IDs, audit)
 	app.Svc, app.Client = svc, cl
+	app.Tasks = services.NewTaskService(db, audit, services.NewFormService(db, audit, app.URL), handlers.FixedWeChat{Client: cl}, app.URL)
 	app.Forms = services.NewFormService(db, audit, app.URL)
 	deps := handlers.SidebarDeps{Service: svc, WeChat: handlers.FixedWeChat{Client: cl}, BaseURL: app.URL,
 		App: func(context.Context) (handlers.WeComApp, error) {
 			return handlers.WeComApp{CorpID: so.Corp.CorpID, AgentID: so.Corp.AgentID}, nil
 		},
-		Materials: services.NewSidebarMaterials(svc, app.Forms, services.NewAttributor(pii.DeriveKey(key, "attribution")), app.URL)}
+		Materials: services.NewSidebarMaterials(svc, app.Forms, services.NewAttributor(pii.DeriveKey(key, "attribution")), app.URL).
+			UseTasks(services.NewTaskService(db, audit, app.Forms, handlers.FixedWeChat{Client: cl}, app.URL))}
 	if !o.noShim {
 		deps.ShimURL = "/sandbox/ww-shim.js"
 		engine.Any("/sandbox/*path", gin.WrapH(http.StripPrefix("/sandbox", sb.ShimHandler())))

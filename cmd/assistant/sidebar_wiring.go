@@ -17,7 +17,8 @@ func sidebarDeps(cfg Config, db *database, secrets Secrets, audit *services.Audi
 	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
 	attr := services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution"))
 	d := handlers.SidebarDeps{Service: svc, WeChat: wc.provider, BaseURL: cfg.BaseURL,
-		Materials: services.NewSidebarMaterials(svc, forms, attr, cfg.BaseURL),
+		Materials: services.NewSidebarMaterials(svc, forms, attr, cfg.BaseURL).
+			UseTasks(services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)),
 		App: func(ctx context.Context) (handlers.WeComApp, error) {
 			c, err := wc.provider.Current(ctx)
 			if err != nil {

@@ -95,6 +95,7 @@ type ProfileVM struct {
 	Filters        []FilterChip
 	Timeline       TimelineVM
 	HasMaterials   bool
+	HasTasks       bool
 }
 
 // TagGroup is a group of corp tag toggles.
@@ -121,6 +122,18 @@ type TagsVM struct {
 // Material is a form / micro-page that can be sent into the chat.
 type Material struct {
 	ID, Title, Description, Cover, Link, RecordURL string
+}
+
+// Task is an open promotion task with its material.
+type Task struct {
+	ID                       int64
+	Title, Message, Deadline string
+	Material                 Material
+}
+
+// TasksVM is the tasks tab.
+type TasksVM struct {
+	Tasks []Task
 }
 
 // MaterialsVM is the materials tab.
