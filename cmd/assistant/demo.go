@@ -121,7 +121,41 @@ func (d *demo) setUp(ctx context.Context, base string) error {
 			d.log.Warn("demo: snapshot", "err", err)
 		}
 	}
-	return d.importOnce(ctx)
+	if err := d.importOnce(ctx); err != nil {
+		return err
+	}
+	return d.sampleFormOnce(ctx, base)
+}
+
+// sampleFormOnce publishes one registration form when the app has none, so
+// the demo always has a micro-page to open as a WeChat person and to send
+// from the sidebar. An admin's own forms are never touched.
+func (d *demo) sampleFormOnce(ctx context.Context, base string) error {
+	var n int
+	if err := d.db.DB.GetContext(ctx, &n, `SELECT count(*) FROM forms`); err != nil {
+		return fmt.Errorf("sample form: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	forms := services.NewFormService(d.db.DB, services.NewAuditService(d.db.DB), base)
+	_, err := forms.CreateForm(ctx, services.FormInput{
+		Title:       "新品体验会报名",
+		Description: "留下手机号，顾问会在活动前与您确认时间。",
+		Fields: []services.Field{{Key: "name", Kind: services.FieldName, Label: "姓名", Required: true},
+			{Key: "company", Kind: services.FieldCompany, Label: "公司"},
+			{Key: "city", Kind: services.FieldCity, Label: "城市"}},
+		ConsentText:    "我已阅读并同意《个人信息保护政策》，同意企业在活动期间联系我。",
+		PrivacyURL:     base + "/",
+		SuccessMessage: "报名成功！添加顾问企业微信，获取活动资料。",
+		AfterSubmit:    services.AfterEmployeeQR,
+		Published:      true,
+	}, "system", "demo")
+	if err != nil {
+		return fmt.Errorf("sample form: %w", err)
+	}
+	d.log.Info("demo: published a sample registration form")
+	return nil
 }
 
 // importOnce imports the demo corp into the app the first time (per corp),
