@@ -362,8 +362,10 @@ received = received + $4, changed = changed + $5, retries = retries + $6, update
 }
 
 // call runs one API call, retrying with backoff when WeCom is busy (-1),
-// rate-limited (45009, 45033) or unreachable. Token errors are not retried
-// here: the adapter already refreshed the token once and retried once.
+// rate-limited (45009, 45033) or unreachable, or when the token was still
+// refused after the adapter's own refresh and retry (42001, 40014): another
+// refresh a moment later cures that (a token rotated by another caller of
+// the same secret), and MaxRetries bounds it when it does not.
 func (r *syncRun) call(ctx context.Context, fn func() error) error {
 	for n := 1; ; n++ {
 		err := fn()
@@ -382,7 +384,7 @@ func (r *syncRun) call(ctx context.Context, fn func() error) error {
 // transient reports an error worth retrying after a pause.
 func transient(err error) bool {
 	if wecom.IsAPIError(err) {
-		return wecom.IsAPIError(err, -1, 45009, 45033)
+		return wecom.IsAPIError(err, -1, 45009, 45033, 42001, 40014)
 	}
 	return !errors.Is(err, context.Canceled)
 }
