@@ -33,7 +33,7 @@ func TestBootstrapSignInInBrowser(t *testing.T) {
 	dsn := pgtest.NewDSN(t)
 	password := createAdmin(t, dsn, "ops")
 	s := startServer(t, map[string]string{"DATABASE_URL": dsn})
-	ctx := browsertest.New(t, "", 30*time.Second)
+	ctx := browsertest.New(t, "", 90*time.Second)
 
 	var errText, user, activity, loc string
 	err := chromedp.Run(ctx,

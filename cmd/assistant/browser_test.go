@@ -13,7 +13,7 @@ import (
 
 func TestLandingAndErrorPagesInBrowser(t *testing.T) {
 	s := startServer(t, map[string]string{"DATABASE_URL": pgtest.NewDSN(t)})
-	ctx := browsertest.New(t, browsertest.WeChatUA, 30*time.Second)
+	ctx := browsertest.New(t, browsertest.WeChatUA, 90*time.Second)
 	var admin, notFound, rid string
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(s.URL+"/"),

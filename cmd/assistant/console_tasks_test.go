@@ -114,7 +114,7 @@ func (a *consoleApp) signIn(next string) chromedp.Action {
 // employees' app message is in the sandbox outbox.
 func TestConsolePublishTaskInBrowser(t *testing.T) {
 	app := startConsoleApp(t)
-	ctx := browsertest.New(t, "", 20*time.Second)
+	ctx := browsertest.New(t, "", 90*time.Second)
 	var status string
 	err := chromedp.Run(ctx,
 		app.signIn("/admin/tasks/new"),

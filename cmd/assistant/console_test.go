@@ -93,7 +93,7 @@ func TestConsoleSearchMergeSplitInBrowser(t *testing.T) {
 		Attrs: services.Attributes{Name: "张三"}}, services.IdentityInput{Kind: services.KindUnionID, Key: "oUnionA"})
 	b := f.link(t, services.IdentityInput{Kind: services.KindCRMLead, Key: "lead-42", Attrs: services.Attributes{Name: "张三 (CRM)"}})
 	f.link(t, services.IdentityInput{Kind: services.KindPhone, Key: "13700001111"})
-	ctx := browsertest.New(t, "", 20*time.Second)
+	ctx := browsertest.New(t, "", 90*time.Second)
 
 	var rows int
 	var phone, survivor, log, newUser string

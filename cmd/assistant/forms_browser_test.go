@@ -53,7 +53,7 @@ func TestFormInWeChatBrowser(t *testing.T) {
 	f := env.createForm(t, nil)
 	p1 := env.wechatPerson(t, "小王", "13912345678", true)
 	p2 := env.wechatPerson(t, "小赵", "13612345678", true)
-	ctx := browsertest.New(t, browsertest.WeChatUA, 40*time.Second)
+	ctx := browsertest.New(t, browsertest.WeChatUA, 90*time.Second)
 
 	xss := "<script>alert(1)</script>"
 	fillAndSubmit(t, ctx, env.URL+"/f/"+f.Slug, p1.Nickname, xss, "13912345678")

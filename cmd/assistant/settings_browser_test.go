@@ -17,7 +17,7 @@ func TestSettingsSaveInBrowser(t *testing.T) {
 	dsn := pgtest.NewDSN(t)
 	password := createAdmin(t, dsn, "ops")
 	s := startServer(t, map[string]string{"DATABASE_URL": dsn})
-	ctx := browsertest.New(t, "", 40*time.Second)
+	ctx := browsertest.New(t, "", 90*time.Second)
 	const secret = "agent-secret-value-4f9a"
 	var flash, page string
 	err := chromedp.Run(ctx,

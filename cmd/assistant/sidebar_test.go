@@ -195,7 +195,7 @@ func TestSidebarBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx := browsertest.New(t, "", 30*time.Second)
+	ctx := browsertest.New(t, "", 90*time.Second)
 	browserSignIn(t, ctx, app, "alice")
 	var whats []string
 	err = chromedp.Run(ctx, visible(`#ma-main [data-testid="profile"]`),
@@ -268,7 +268,7 @@ func TestSidebarBrowserFailures(t *testing.T) {
 	app := startSidebarApp(t, sidebarOpts{})
 	app.employee(t, "alice", "张三")
 	_, ext := app.customer(t, "alice", "客户甲", "")
-	ctx := browsertest.New(t, "", 30*time.Second)
+	ctx := browsertest.New(t, "", 90*time.Second)
 	browserSignIn(t, ctx, app, "alice")
 	open := func(t *testing.T, sc sandbox.SidebarContext, sel string) string {
 		t.Helper()

@@ -55,7 +55,8 @@ func ExecPath() string {
 // New returns a browser tab context for the test, with a phone-sized window and
 // the given user agent (WeChatUA, WeComUA or "" for desktop chromium). The test
 // is skipped when chromium is absent (make test installs it); every action is
-// bounded by timeout.
+// bounded by timeout, a cap against hangs: with -race and other packages'
+// tests sharing two cores, a flow that takes 10 s alone can take 40.
 func New(t *testing.T, userAgent string, timeout time.Duration) context.Context {
 	t.Helper()
 	path := ExecPath()
