@@ -132,28 +132,36 @@ func (h *adminHandler) loadWeCom(c *gin.Context, s AdminSession) (Admin, bool) {
 }
 
 // adminSections lists the console's sections; a feature adds its entry here when
-// its pages exist.
-var adminSections = []struct{ label, url string }{
-	{"概览", "/admin"},
-	{"营销用户", "/admin/users"},
-	{"身份冲突", "/admin/conflicts"},
-	{"推广任务", "/admin/tasks"},
-	{"会员等级", "/admin/members"},
-	{"员工", "/admin/employees"},
-	{"数据管理", "/admin/lifecycle"},
-	{"审计日志", "/admin/audit"},
-	{"注册表单", "/admin/forms"},
-	{"渠道活码", "/admin/channels"},
-	{"数据同步", "/admin/sync"},
-	{"连接设置", "/admin/settings"},
-	{"回调收件箱", "/admin/inbox"},
+// its pages exist. adminOnly sections are not shown to managers, whose
+// requests there would be refused anyway.
+var adminSections = []struct {
+	label, url string
+	adminOnly  bool
+}{
+	{"概览", "/admin", false},
+	{"营销用户", "/admin/users", false},
+	{"身份冲突", "/admin/conflicts", false},
+	{"推广任务", "/admin/tasks", false},
+	{"会员等级", "/admin/members", false},
+	{"员工", "/admin/employees", true},
+	{"数据管理", "/admin/lifecycle", true},
+	{"审计日志", "/admin/audit", true},
+	{"注册表单", "/admin/forms", false},
+	{"渠道活码", "/admin/channels", false},
+	{"数据同步", "/admin/sync", false},
+	{"连接设置", "/admin/settings", true},
+	{"回调收件箱", "/admin/inbox", true},
 }
 
-// adminShell builds the layout of an admin page, marking the active section.
+// adminShell builds the layout of an admin page, marking the active section
+// and showing only the sections the signed-in role may open.
 func adminShell(c *gin.Context, title, active string) layout.AdminPage {
 	admin := currentAdmin(c)
 	p := layout.AdminPage{Page: layout.Page{Title: title}, UserName: admin.Name, SignedIn: admin.ID != ""}
 	for _, s := range adminSections {
+		if s.adminOnly && admin.Role != services.RoleAdmin {
+			continue
+		}
 		p.Nav = append(p.Nav, layout.NavItem{Label: s.label, URL: s.url, Active: s.url == active})
 	}
 	return p
