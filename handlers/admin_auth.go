@@ -54,20 +54,3 @@ func (h *adminHandler) logout(c *gin.Context) {
 	h.cookies.Clear(c)
 	c.Redirect(http.StatusSeeOther, "/admin/login")
 }
-
-func (h *adminHandler) home(c *gin.Context) {
-	entries, err := h.audit.List(c.Request.Context(), services.AuditFilter{Limit: 20})
-	if err != nil {
-		web.Fail(c, err)
-		return
-	}
-	vm := admin.HomeVM{Shell: adminShell(c, "概览", "/admin")}
-	for _, e := range entries {
-		target := e.TargetKind
-		if e.TargetID != "" {
-			target += " " + e.TargetID
-		}
-		vm.Recent = append(vm.Recent, admin.AuditRow{At: e.At, Actor: e.ActorKind + ":" + e.ActorID, Action: e.Action, Target: target, IP: e.IP})
-	}
-	web.Render(c, http.StatusOK, admin.HomePage(vm))
-}
