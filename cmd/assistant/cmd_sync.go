@@ -30,28 +30,18 @@ func runSync(ctx context.Context, stdout io.Writer, args []string, getenv func(s
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	cfg.LogLevel = maxLevel(cfg)
-	log := newLogger(cfg, stdout)
-	secrets, err := loadSecrets(cfg, log)
-	if err != nil {
-		return err
-	}
-	db, err := openDatabase(ctx, cfg, log, borrowCluster)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.migrate(ctx); err != nil {
-		return err
-	}
+	return withServices(ctx, stdout, getenv, func(ts *toolServices) error {
+		return syncOnce(ctx, stdout, ts, kind, strings.TrimRight(*wecomURL, "/"), strings.TrimRight(*oaURL, "/"))
+	})
+}
+
+// syncOnce runs one sync of kind to its end and prints the report.
+func syncOnce(ctx context.Context, stdout io.Writer, ts *toolServices, kind services.SyncKind, wecomURL, oaURL string) error {
+	db, secrets, log := ts.db, ts.secrets, ts.log
 	provider := services.NewWeChatProvider(services.NewSettingsService(db.DB, secrets.PII, services.NewAuditService(db.DB)),
 		db.DB, secrets.PII, log)
-	if *wecomURL != "" || *oaURL != "" {
-		provider.SetBaseURLs(services.WeChatBaseURLs{WeCom: strings.TrimRight(*wecomURL, "/"), Official: strings.TrimRight(*oaURL, "/")})
+	if wecomURL != "" || oaURL != "" {
+		provider.SetBaseURLs(services.WeChatBaseURLs{WeCom: wecomURL, Official: oaURL})
 	}
 	t, err := services.ConnectionTargets{Conn: provider}.SyncTarget(ctx)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,8 +29,9 @@ func TestEmbeddedPostgresLifecycle(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
+	embeddedEnv := map[string]string{"DATA_DIR": dataDir, "DATABASE_URL": ""} // as make run: no DATABASE_URL
 
-	p := startBinary(t, bin, dataDir)
+	p := startBinary(t, bin, embeddedEnv)
 	waitStatus(t, p.url+"/readyz", 200, 30*time.Second)
 	installed := installedAt(t, dataDir)
 
@@ -40,7 +43,7 @@ func TestEmbeddedPostgresLifecycle(t *testing.T) {
 		t.Fatalf("postgres processes left after Ctrl-C: %v", pids)
 	}
 
-	p = startBinary(t, bin, dataDir)
+	p = startBinary(t, bin, embeddedEnv)
 	waitStatus(t, p.url+"/readyz", 200, 30*time.Second)
 	if again := installedAt(t, dataDir); again != installed {
 		t.Fatalf("data not reused: installed_at %q then %q", installed, again)
@@ -54,7 +57,7 @@ func TestEmbeddedPostgresLifecycle(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 
-	p = startBinary(t, bin, dataDir)
+	p = startBinary(t, bin, embeddedEnv)
 	waitStatus(t, p.url+"/readyz", 200, 30*time.Second)
 	p.signal(t, syscall.SIGTERM)
 	if err := p.wait(30 * time.Second); err != nil {
@@ -68,10 +71,22 @@ type binaryProcess struct {
 	done chan error
 }
 
-func startBinary(t *testing.T, bin, dataDir string) *binaryProcess {
+// startBinary runs bin serve with env on top of the test's environment (a
+// fresh DATA_DIR unless env names one) and returns once it listens; the
+// test's end stops it.
+func startBinary(t *testing.T, bin string, env map[string]string) *binaryProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "LOG_LEVEL=warn", "DATABASE_URL=")
+	dataDir := env["DATA_DIR"]
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "DATA_DIR="+dataDir)
+	for k, v := range env {
+		if k != "DATA_DIR" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +107,7 @@ func startBinary(t *testing.T, bin, dataDir string) *binaryProcess {
 				}
 			}
 		}
+		_, _ = io.Copy(io.Discard, stdout) // keep draining: a full pipe would block the server
 	}()
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -114,6 +130,15 @@ func (p *binaryProcess) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// kill ends the process with SIGKILL: no shutdown, no cleanup.
+func (p *binaryProcess) kill(t *testing.T) {
+	t.Helper()
+	p.signal(t, syscall.SIGKILL)
+	if err := p.wait(10 * time.Second); errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("killed binary did not exit")
 	}
 }
 

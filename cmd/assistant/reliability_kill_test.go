@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,78 +17,6 @@ import (
 	"github.com/marketing-assistant/assistant/services"
 	"github.com/marketing-assistant/assistant/services/pgtest"
 )
-
-// serverProcess is the real binary running `serve`.
-type serverProcess struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-}
-
-// startServerProcess runs bin serve with env (on top of the test's
-// environment) and returns once it listens; the test's end stops it.
-func startServerProcess(t *testing.T, bin string, env map[string]string) *serverProcess {
-	t.Helper()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "DATA_DIR="+t.TempDir())
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serverProcess{cmd: cmd, done: make(chan error, 1)}
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if i := strings.Index(sc.Text(), "listening on http://"); i >= 0 {
-				select {
-				case urlc <- strings.TrimSpace(sc.Text()[i+len("listening on "):]):
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	select {
-	case p.url = <-urlc:
-	case err := <-p.done:
-		p.done <- err
-		t.Fatalf("binary exited before listening: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("binary did not listen within 60s")
-	}
-	return p
-}
-
-// kill ends the process with SIGKILL: no shutdown, no cleanup.
-func (p *serverProcess) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		p.done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("killed binary did not exit")
-	}
-}
 
 // adminClient signs in to base as name and returns the client holding the
 // session cookie.
@@ -167,7 +90,7 @@ func TestKilledDuringSyncAndInboxProcessing(t *testing.T) {
 		}
 	}
 	env := deploymentEnv(dsn+" synchronous_commit=on", sb.internal("inbox_poll=50ms", "inbox_backoff=100ms", "inbox_lease=2s"))
-	p := startServerProcess(t, bin, env)
+	p := startBinary(t, bin, env)
 	admin := adminClient(t, p.url, "ops", "correct horse battery")
 
 	startSync(t, admin, p.url, "contacts")
@@ -216,7 +139,7 @@ func TestKilledDuringSyncAndInboxProcessing(t *testing.T) {
 
 	// A new process of the same deployment: the old session cookie still
 	// works (same SESSION_KEY), the sync resumes, the inbox drains.
-	p = startServerProcess(t, bin, env)
+	p = startBinary(t, bin, env)
 	startSync(t, admin, p.url, "contacts")
 	eventually(t, "the resumed sync done", 90*time.Second, func() bool { return job().State == services.SyncDone })
 	eventually(t, "every callback processed", 60*time.Second, func() bool { return inboxSettled(t, db) })

@@ -8,15 +8,17 @@ import (
 	"github.com/marketing-assistant/assistant/services"
 )
 
-// toolServices are the services command-line tools use.
+// toolServices are what command-line tools work with.
 type toolServices struct {
-	db     *database
-	audit  *services.AuditService
-	admins *services.AdminService
+	log     *slog.Logger
+	secrets Secrets
+	db      *database
+	audit   *services.AuditService
+	admins  *services.AdminService
 }
 
-// withServices opens the database (borrowing a running embedded cluster),
-// applies migrations and runs fn with the services.
+// withServices loads the configuration and keys, opens the database
+// (borrowing a running embedded cluster), applies migrations and runs fn.
 func withServices(ctx context.Context, stdout io.Writer, getenv func(string) string, fn func(*toolServices) error) error {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
@@ -24,6 +26,10 @@ func withServices(ctx context.Context, stdout io.Writer, getenv func(string) str
 	}
 	cfg.LogLevel = maxLevel(cfg)
 	log := newLogger(cfg, stdout)
+	secrets, err := loadSecrets(cfg, log)
+	if err != nil {
+		return err
+	}
 	db, err := openDatabase(ctx, cfg, log, borrowCluster)
 	if err != nil {
 		return err
@@ -33,7 +39,7 @@ func withServices(ctx context.Context, stdout io.Writer, getenv func(string) str
 		return err
 	}
 	audit := services.NewAuditService(db.DB)
-	return fn(&toolServices{db: db, audit: audit, admins: services.NewAdminService(db.DB, audit)})
+	return fn(&toolServices{log: log, secrets: secrets, db: db, audit: audit, admins: services.NewAdminService(db.DB, audit)})
 }
 
 // maxLevel keeps tools quiet: they log warnings and errors only, unless
