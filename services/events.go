@@ -196,7 +196,7 @@ func (h handling) link(ctx context.Context, source string, ids []IdentityInput, 
 func detail(kv ...any) json.RawMessage {
 	m := map[string]any{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		if v := kv[i+1]; v != "" && v != nil {
+		if v := kv[i+1]; v != "" && v != nil && v != 0 { // an absent value, or WeCom's 0 for "unknown"
 			m[kv[i].(string)] = v
 		}
 	}

@@ -163,6 +163,8 @@ func (h handling) edited(ctx context.Context) error {
 	return h.link(ctx, "wecom", h.contactIdentities(d.Contact, f.RemarkMobiles), ms)
 }
 
+// tagIDsOf returns the corp tag ids of a relation (batch/get_by_user gives
+// tag_id; externalcontact/get gives tags).
 func tagIDsOf(f wecom.FollowInfo) []string {
 	if len(f.TagIDs) > 0 {
 		return f.TagIDs

@@ -206,7 +206,7 @@ func (r *syncRun) contactObservation(row wecom.ContactRelation) Observation {
 	}
 	m := MomentInput{Kind: "wecom_added", OccurredAt: at, Channel: f.State, EmployeeUserID: f.UserID,
 		Title:    "添加了企业微信",
-		Detail:   detailOf("state", f.State, "add_way", f.AddWay, "source", "sync"),
+		Detail:   detail("state", f.State, "add_way", f.AddWay, "source", "sync"),
 		DedupKey: contactAddedKey(r.t.CorpID, f.UserID, c.ExternalUserID, f.CreateTime)}
 	return Observation{Source: "sync", Ref: fmt.Sprintf("sync:%d", r.job.ID), OccurredAt: at, Identities: ids,
 		Moments: []MomentInput{m}}

@@ -121,7 +121,7 @@ func (r *syncRun) fanObservation(u wecom.OAUser) Observation {
 	}
 	m := MomentInput{Kind: "oa_subscribed", OccurredAt: at, Channel: strings.TrimPrefix(eventKey, "qrscene_"),
 		Title:    "关注了公众号",
-		Detail:   detailOf("scene", u.SubscribeScene, "source", "sync"),
+		Detail:   detail("scene", u.SubscribeScene, "source", "sync"),
 		DedupKey: subscribedKey(r.t.OAAppID, u.OpenID, u.SubscribeTime)}
 	return Observation{Source: "sync", Ref: fmt.Sprintf("sync:%d", r.job.ID), OccurredAt: at, Identities: ids,
 		Moments: []MomentInput{m}}

@@ -130,7 +130,7 @@ func (r *syncRun) memberObservation(g wecom.GroupChat, m wecom.ChatMember) Obser
 	}
 	mo := MomentInput{Kind: "group_joined", OccurredAt: at, Channel: m.State, EmployeeUserID: g.Owner,
 		Title:    "加入客户群「" + g.Name + "」",
-		Detail:   detailOf("chat_id", g.ChatID, "chat_name", g.Name, "scene", m.JoinScene, "source", "sync"),
+		Detail:   detail("chat_id", g.ChatID, "chat_name", g.Name, "scene", m.JoinScene, "source", "sync"),
 		DedupKey: dedup("group_joined", r.t.CorpID, g.ChatID, m.UserID, m.JoinTime)}
 	return Observation{Source: "sync", Ref: fmt.Sprintf("sync:%d", r.job.ID), OccurredAt: at, Identities: ids,
 		Moments: []MomentInput{mo}}

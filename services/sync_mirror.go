@@ -78,7 +78,7 @@ func (s *SyncService) upsertFollows(ctx context.Context, tx *sqlx.Tx, corp strin
 		w.user, w.ext, w.remark = append(w.user, f.UserID), append(w.ext, r.Contact.ExternalUserID), append(w.remark, f.Remark)
 		w.desc, w.rcorp, w.state = append(w.desc, f.Description), append(w.rcorp, f.RemarkCorpName), append(w.state, f.State)
 		w.oper, w.addWay = append(w.oper, f.OperUserID), append(w.addWay, int64(f.AddWay))
-		tags, _ := json.Marshal(nonNilStrings(tagIDsOfFollow(f)))
+		tags, _ := json.Marshal(nonNilStrings(tagIDsOf(f)))
 		w.tags = append(w.tags, string(tags))
 		var ct *time.Time
 		if f.CreateTime > 0 {
@@ -156,32 +156,4 @@ func (s *SyncService) sealMobiles(old []byte, mobiles []string) []byte {
 		}
 	}
 	return s.box.Seal("wecom_follows.remark_mobiles", plain)
-}
-
-// tagIDsOfFollow returns the corp tag ids of a relation (batch/get_by_user
-// gives tag_id; externalcontact/get gives tags).
-func tagIDsOfFollow(f wecom.FollowInfo) []string {
-	if len(f.TagIDs) > 0 {
-		return f.TagIDs
-	}
-	var out []string
-	for _, t := range f.Tags {
-		if t.TagID != "" {
-			out = append(out, t.TagID)
-		}
-	}
-	return out
-}
-
-// detailOf renders a moment's detail object from key/value pairs, leaving
-// out empty values.
-func detailOf(kv ...any) json.RawMessage {
-	m := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if v := kv[i+1]; v != "" && v != nil && v != 0 {
-			m[kv[i].(string)] = v
-		}
-	}
-	b, _ := json.Marshal(m)
-	return b
 }
