@@ -147,7 +147,7 @@ func (d *demo) sampleFormOnce(ctx context.Context, base string) error {
 			{Key: "city", Kind: services.FieldCity, Label: "城市"}},
 		ConsentText:    "我已阅读并同意《个人信息保护政策》，同意企业在活动期间联系我。",
 		PrivacyURL:     base + "/",
-		SuccessMessage: "报名成功！添加顾问企业微信，获取活动资料。",
+		SuccessMessage: "报名成功！",
 		AfterSubmit:    services.AfterEmployeeQR,
 		Published:      true,
 	}, "system", "demo")

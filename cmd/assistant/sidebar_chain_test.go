@@ -7,8 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketing-assistant/assistant/services/pgtest"
+	"github.com/marketing-assistant/assistant/web/browsertest"
 )
 
 const desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
@@ -27,7 +29,7 @@ func TestSidebarSendThenCustomerRegisters(t *testing.T) {
 		t.Fatalf("demo output lacks the sidebar or sandbox line:\n%s", out)
 	}
 	base, employee, ext, control := m[1], m[2], m[3], c[1]
-	person := customerPerson(t, control, employee, ext)
+	_, nickname := customerPerson(t, control, employee, ext)
 
 	staff := newBrowser(t, desktopUA)
 	staff.pick = employee
@@ -46,22 +48,10 @@ func TestSidebarSendThenCustomerRegisters(t *testing.T) {
 		t.Fatalf("recording the send: %d", status)
 	}
 
-	customer := newBrowser(t, wechatUA)
-	customer.pick = person
-	status, page := customer.get(link)
-	if status != http.StatusOK || !strings.Contains(page, `name="t"`) {
-		t.Fatalf("customer opening the link: %d %.300s", status, page)
-	}
-	form := submitValues(pageToken(t, page), "王小明", "13987651234", true)
-	for _, h := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
-		if form.Get(h[1]) == "" { // what a browser posts besides the typed fields
-			form.Set(h[1], strings.ReplaceAll(h[2], "&amp;", "&"))
-		}
-	}
-	status, _, resp := customer.do(http.MethodPost, base+"/f/"+slug, form)
-	if status != http.StatusOK || !strings.Contains(resp.Request.URL.Path, "/done") {
-		t.Fatalf("submit: %d %s", status, resp.Request.URL)
-	}
+	// The customer opens the chat message in WeChat: chromium with WeChat's
+	// user agent, the sandbox's OA OAuth page, the consent error, the success.
+	ctx := browsertest.New(t, browsertest.WeChatUA, 90*time.Second)
+	fillAndSubmit(t, ctx, link, nickname, "王小明", "13987651234")
 
 	db := pgtest.Open(t, dsn)
 	var n int
@@ -80,8 +70,8 @@ WHERE i.user_id = (SELECT user_id FROM identities WHERE kind = 'wecom_external_u
 }
 
 // customerPerson finds, through the sandbox control API, the WeChat person
-// behind the employee's customer ext.
-func customerPerson(t *testing.T, control, employee, ext string) string {
+// behind the employee's customer ext: their id and nickname.
+func customerPerson(t *testing.T, control, employee, ext string) (string, string) {
 	t.Helper()
 	resp, err := http.Get(control + "/api/customers?limit=1000&employee=" + url.QueryEscape(employee))
 	if err != nil {
@@ -90,6 +80,7 @@ func customerPerson(t *testing.T, control, employee, ext string) string {
 	defer resp.Body.Close()
 	var cs []struct {
 		ID             string `json:"id"`
+		Nickname       string `json:"nickname"`
 		ExternalUserID string `json:"external_userid"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&cs); err != nil {
@@ -97,11 +88,11 @@ func customerPerson(t *testing.T, control, employee, ext string) string {
 	}
 	for _, c := range cs {
 		if c.ExternalUserID == ext {
-			return c.ID
+			return c.ID, c.Nickname
 		}
 	}
 	t.Fatalf("customer %s of %s not in the sandbox", ext, employee)
-	return ""
+	return "", ""
 }
 
 func must[T any](v T, err error) T {
