@@ -4,9 +4,9 @@
 // description of the machine, to docs/benchmarks.md.
 //
 // Each benchmark measures its own baseline in alternating rounds and reports
-// medians through b.ReportMetric; this tool only runs them (-benchtime 1x, so
-// expensive setups run once) and judges the figures against the targets in
-// scenarios.go.
+// medians through b.ReportMetric; this tool only runs them, each in its own
+// process (-benchtime 1x, so expensive setups run once), and judges the
+// figures against the targets in scenarios.go.
 //
 //	go run ./scripts/benchreport [-out docs/benchmarks.md] [-bench regexp] [packages]
 package main
@@ -57,6 +57,9 @@ func main() {
 }
 
 // collect runs the benchmarks (echoing their output) or reads a saved run.
+// Each benchmark runs in its own `go test` process: in one process, what a
+// heavy scenario leaves behind (its load's stragglers, its heap, its
+// database's dirty buffers) skewed the next one's tail latencies.
 func collect(input, pattern string, pkgs []string) (map[string]map[string]float64, error) {
 	if input != "" {
 		f, err := os.Open(input)
@@ -66,8 +69,61 @@ func collect(input, pattern string, pkgs []string) (map[string]map[string]float6
 		defer f.Close()
 		return parse(f, io.Discard)
 	}
-	args := append([]string{"test", "-run", "^$", "-bench", pattern, "-benchtime", "1x", "-timeout", "60m"}, pkgs...)
-	cmd := exec.Command("go", args...)
+	benches, err := list(pattern, pkgs)
+	if err != nil {
+		return nil, err
+	}
+	results := map[string]map[string]float64{}
+	var failed []string
+	for _, b := range benches {
+		got, err := runOne(b.pkg, b.name)
+		for k, v := range got {
+			results[k] = v
+		}
+		if err != nil {
+			failed = append(failed, b.name+": "+err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("benchmarks failed: %s", strings.Join(failed, "; "))
+	}
+	return results, nil
+}
+
+type bench struct{ pkg, name string }
+
+// list returns the benchmarks matching pattern, package by package.
+func list(pattern string, pkgs []string) ([]bench, error) {
+	out, err := exec.Command("go", append([]string{"test", "-list", "^Benchmark"}, pkgs...)...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go test -list: %w", err)
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var benches []bench
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 1 && strings.HasPrefix(fields[0], "Benchmark"):
+			names = append(names, fields[0])
+		case len(fields) >= 2 && (fields[0] == "ok" || fields[0] == "?"):
+			for _, n := range names {
+				if re.MatchString(n) {
+					benches = append(benches, bench{pkg: fields[1], name: n})
+				}
+			}
+			names = nil
+		}
+	}
+	return benches, nil
+}
+
+// runOne runs one benchmark (with its sub-benchmarks) once in its own process.
+func runOne(pkg, name string) (map[string]map[string]float64, error) {
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^"+name+"$", "-benchtime", "1x", "-timeout", "60m", pkg)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -78,7 +134,7 @@ func collect(input, pattern string, pkgs []string) (map[string]map[string]float6
 	}
 	results, perr := parse(stdout, os.Stdout)
 	if err := cmd.Wait(); err != nil {
-		return results, fmt.Errorf("go test: %w", err)
+		return results, err
 	}
 	return results, perr
 }
