@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -66,6 +67,9 @@ func requireAdmin(c *gin.Context) bool {
 
 func (h *syncHandler) page(c *gin.Context) {
 	vm := admin.SyncVM{Shell: adminShell(c, "数据同步", "/admin/sync")}
+	if k := services.SyncKind(c.Query("running")); k.Valid() {
+		vm.Notice = "「" + k.Label() + "」同步已在进行中（可能由另一位管理员或另一台服务器发起），下面是它的进度；结束后可以再次运行。"
+	}
 	canStart := currentAdmin(c).Role == services.RoleAdmin
 	t, err := h.targets.SyncTarget(c.Request.Context())
 	jobs := map[services.SyncKind]services.SyncJob{}
@@ -109,7 +113,10 @@ func (h *syncHandler) start(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	// ECONFLICT: one is running already; the page shows its progress.
+	if err != nil { // ECONFLICT: one is running already; the page says so and shows its progress
+		c.Redirect(http.StatusSeeOther, "/admin/sync?running="+url.QueryEscape(string(kind)))
+		return
+	}
 	c.Redirect(http.StatusSeeOther, "/admin/sync")
 }
 

@@ -152,7 +152,7 @@ func TestThreeInstancesOnOneDatabase(t *testing.T) {
 				pages[i] = resp.Status
 				return
 			}
-			if resp, err = signedIn.Get(base + "/admin/sync"); err == nil {
+			if resp, err = signedIn.Get(base + resp.Header.Get("Location")); err == nil {
 				pages[i] = readAll(resp)
 			}
 		}()
@@ -161,6 +161,10 @@ func TestThreeInstancesOnOneDatabase(t *testing.T) {
 	var out bytes.Buffer
 	u := sb.URLs()
 	cliErr := run(t.Context(), []string{"sync", "contacts", "--wecom-base-url", u.WeComAPI, "--oa-base-url", u.OfficialAPI}, &out, envOf(env))
+	// The instance whose start was refused says why.
+	if n := strings.Count(pages[0]+pages[1], `data-testid="sync-notice"`); n != 1 {
+		t.Errorf("%d of the two pages explain that the sync already runs, want 1", n)
+	}
 	for i, page := range pages {
 		// Both pages show the one job running, without a start button.
 		if !strings.Contains(page, `data-testid="sync-progress"`) || strings.Contains(page, `data-testid="sync-start-contacts"`) {
