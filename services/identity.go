@@ -136,7 +136,7 @@ type IdentityService struct {
 	mu        sync.Mutex
 	blocked   map[string]bool // "kind\x1fvalue"
 	blockedAt time.Time
-	stmts     map[string]*sqlx.Stmt
+	stmts     stmtCache
 }
 
 // NewIdentityService returns the service.

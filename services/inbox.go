@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -80,8 +78,7 @@ type InboxService struct {
 	// Backoff is the wait after the n-th failed attempt (n ≥ 1).
 	Backoff func(n int) time.Duration
 
-	mu     sync.Mutex
-	accept *sqlx.Stmt // prepared on first use
+	stmts stmtCache
 }
 
 // NewInboxService returns the service.
@@ -101,30 +98,17 @@ const inboxColumn = "wecom_inbox.payload"
 // whether it was new.
 func (s *InboxService) Accept(ctx context.Context, e InboxEvent) (bool, error) {
 	args := []any{e.CorpID, e.Source, e.DedupKey, e.Event, s.box.Seal(inboxColumn, e.Payload)}
-	var res sql.Result
-	var err error
-	if st := s.acceptStmt(ctx); st != nil {
-		res, err = st.ExecContext(ctx, args...)
-	} else { // the database is away: the plain query reports why
-		res, err = s.db.ExecContext(ctx, acceptQuery, args...)
+	// The ack waits on this insert alone, so it runs prepared (one round trip).
+	st, err := s.stmts.get(ctx, s.db, acceptQuery)
+	if err != nil {
+		return false, fmt.Errorf("inbox: accept: %w", err)
 	}
+	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		return false, fmt.Errorf("inbox: accept: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
-}
-
-// acceptStmt prepares the accept insert once (retrying after a failure, e.g.
-// while the database was away). The ack waits on this insert alone, so it
-// runs prepared: one round trip instead of lib/pq's parse-then-execute.
-func (s *InboxService) acceptStmt(ctx context.Context) *sqlx.Stmt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.accept == nil {
-		s.accept, _ = s.db.PreparexContext(ctx, acceptQuery)
-	}
-	return s.accept
 }
 
 const acceptQuery = `INSERT INTO wecom_inbox (corp_id, source, dedup_key, event, payload) VALUES ($1, $2, $3, $4, $5)

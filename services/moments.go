@@ -240,18 +240,9 @@ func decodeCursor(c string) (time.Time, int64, error) {
 // prepared returns the service's prepared statement for query: the timeline
 // is read often and planning it costs as much as running it.
 func (s *IdentityService) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.stmts[query]; ok {
-		return st, nil
-	}
-	st, err := s.db.PreparexContext(ctx, query)
+	st, err := s.stmts.get(ctx, s.db, query)
 	if err != nil {
-		return nil, fmt.Errorf("moments: prepare: %w", err)
+		return nil, fmt.Errorf("identities: %w", err)
 	}
-	if s.stmts == nil {
-		s.stmts = map[string]*sqlx.Stmt{}
-	}
-	s.stmts[query] = st
 	return st, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,7 +26,7 @@ type SidebarService struct {
 	// Planning the profile query costs several times its execution, and
 	// lib/pq sends an unprepared query in two round trips (parse, then
 	// bind/execute); prepared once, PostgreSQL keeps a generic plan.
-	stmts sync.Map
+	stmts stmtCache
 }
 
 // NewSidebarService returns the service.
@@ -36,18 +35,10 @@ func NewSidebarService(db *sqlx.DB, box *pii.Box, ids *IdentityService, audit *A
 }
 
 // prepared returns the prepared statement of query, preparing it once.
-// database/sql re-prepares it on each pooled connection as needed.
 func (s *SidebarService) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	if st, ok := s.stmts.Load(query); ok {
-		return st.(*sqlx.Stmt), nil
-	}
-	st, err := s.db.PreparexContext(ctx, query)
+	st, err := s.stmts.get(ctx, s.db, query)
 	if err != nil {
-		return nil, fmt.Errorf("sidebar: prepare: %w", err)
-	}
-	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sqlx.Stmt), nil
+		return nil, fmt.Errorf("sidebar: %w", err)
 	}
 	return st, nil
 }

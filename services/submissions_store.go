@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"golang.org/x/time/rate"
 )
@@ -185,30 +184,4 @@ func (l *keyedLimiter) Allow(key string) bool {
 	}
 	b.seen = now
 	return b.lim.AllowN(now, 1)
-}
-
-// stmtCache keeps the submission statements prepared: they are long (the
-// link call, the risk flags), and parsing and planning them on every
-// submission is a measurable share of its cost. database/sql re-prepares a
-// statement on each pooled connection as needed.
-type stmtCache struct {
-	mu sync.Mutex
-	m  map[string]*sqlx.Stmt
-}
-
-func (c *stmtCache) get(ctx context.Context, db *sqlx.DB, q string) (*sqlx.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[q]; ok {
-		return st, nil
-	}
-	st, err := db.PreparexContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if c.m == nil {
-		c.m = map[string]*sqlx.Stmt{}
-	}
-	c.m[q] = st
-	return st, nil
 }
