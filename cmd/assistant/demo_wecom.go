@@ -35,13 +35,12 @@ type wecomRuntime struct {
 // startWeCom builds the connection services and, when the configuration
 // asks for it, starts the demo sandbox (before the server listens, so the
 // provider already points at it).
-func startWeCom(ctx context.Context, cfg Config, log *slog.Logger, db *database, secrets Secrets) (*wecomRuntime, error) {
-	audit := services.NewAuditService(db.DB)
+func startWeCom(ctx context.Context, cfg Config, log *slog.Logger, db *database, secrets Secrets, shared sharedServices) (*wecomRuntime, error) {
+	audit := shared.audit
 	w := &wecomRuntime{log: log, settings: services.NewSettingsService(db.DB, secrets.PII, audit)}
 	w.provider = services.NewWeChatProvider(w.settings, db.DB, secrets.PII, log)
 	w.inbox = services.NewInboxService(db.DB, secrets.PII, audit)
-	ids := services.NewIdentityService(db.DB, secrets.PII)
-	w.proc = services.NewEventProcessor(db.DB, secrets.PII, ids, w.provider, log)
+	w.proc = services.NewEventProcessor(db.DB, secrets.PII, shared.ids, w.provider, log)
 	w.worker = services.NewInboxWorker(w.inbox, w.proc, log)
 	d, err := startDemo(ctx, cfg, log, db, w)
 	if err != nil {

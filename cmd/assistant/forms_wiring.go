@@ -14,8 +14,9 @@ import (
 // SMS: no real provider exists yet; outside production codes go to the
 // in-memory sandbox sender, in production forms asking for SMS refuse
 // politely until one is configured.
-func formDeps(cfg Config, db *database, secrets Secrets, audit *services.AuditService, wechat handlers.WeChatClients, sb *sandbox.Sandbox) handlers.FormDeps {
-	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
+func formDeps(cfg Config, db *database, secrets Secrets, shared sharedServices, forms *services.FormService,
+	wechat handlers.WeChatClients, sb *sandbox.Sandbox) handlers.FormDeps {
+	audit := shared.audit
 	var sms *services.SMSService
 	if !cfg.Production() {
 		sender := &services.SandboxSMS{}
@@ -25,7 +26,7 @@ func formDeps(cfg Config, db *database, secrets Secrets, audit *services.AuditSe
 		sms = services.NewSMSService(db.DB, secrets.PII, sender, services.SMSConfig{})
 	}
 	subs := services.NewSubmissionService(services.SubmissionDeps{DB: db.DB, PII: secrets.PII,
-		Identities: services.NewIdentityService(db.DB, secrets.PII), Forms: forms,
+		Identities: shared.ids, Forms: forms,
 		Attribution: services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), SMS: sms, Audit: audit},
 		services.SubmissionConfig{})
 	d := handlers.FormDeps{BaseURL: cfg.BaseURL, WeChat: wechat, Forms: forms, Submissions: subs}

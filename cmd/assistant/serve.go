@@ -44,7 +44,8 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	wc, err := startWeCom(ctx, cfg, log, db, secrets)
+	shared := newSharedServices(db, secrets)
+	wc, err := startWeCom(ctx, cfg, log, db, secrets, shared)
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if cfg.baseURLDerived {
 		cfg.BaseURL = "http://" + ln.Addr().String()
 	}
-	engine, err := buildEngine(cfg, log, db, secrets, wc)
+	engine, err := buildEngine(cfg, log, db, secrets, wc, shared)
 	if err != nil {
 		ln.Close()
 		return err
@@ -70,8 +71,21 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	return err
 }
 
-// buildEngine wires services and handlers onto the web engine.
-func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc *wecomRuntime) (*gin.Engine, error) {
+// sharedServices are built once per process: several surfaces use them,
+// and they hold caches (the identity engine's blocklist and prepared
+// statements) that copies would only duplicate.
+type sharedServices struct {
+	audit *services.AuditService
+	ids   *services.IdentityService
+}
+
+func newSharedServices(db *database, secrets Secrets) sharedServices {
+	return sharedServices{audit: services.NewAuditService(db.DB), ids: services.NewIdentityService(db.DB, secrets.PII)}
+}
+
+// buildEngine wires services and handlers onto the web engine. Services that
+// embed BASE_URL are built here, once the listening address is known.
+func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc *wecomRuntime, shared sharedServices) (*gin.Engine, error) {
 	assets, err := static.New()
 	if err != nil {
 		return nil, err
@@ -87,26 +101,30 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 	if err != nil {
 		return nil, err
 	}
-	audit := services.NewAuditService(db.DB)
-	ids := services.NewIdentityService(db.DB, secrets.PII)
+	audit, ids := shared.audit, shared.ids
 	staff := services.NewStaffDirectory(db.DB, services.NewRoleService(db.DB, audit))
+	// One of each: the admin service hashes a password at construction (its
+	// timing equaliser) and the form service caches published forms.
+	admins := handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}
+	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
+	tasks := services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)
 	handlers.Register(engine, handlers.Deps{
 		Log: log, Version: version, Assets: assets, DB: db.DB, Landing: wc.landing(),
 		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		Admins:     handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff},
+		Admins:     admins,
 		Audit:      audit,
 		Identities: ids, APIKeys: services.NewAPIKeyService(db.DB),
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
 			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL,
-			Tasks:     services.NewTaskService(db.DB, audit, services.NewFormService(db.DB, audit, cfg.BaseURL), wc.provider, cfg.BaseURL),
+			Tasks:     tasks,
 			Members:   services.NewMemberService(db.DB, audit),
 			Lifecycle: services.NewLifecycleService(db.DB, secrets.PII, audit)},
-		Forms:   formDeps(cfg, db, secrets, audit, wc.provider, wc.sandbox()),
+		Forms:   formDeps(cfg, db, secrets, shared, forms, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
-		Sidebar: sidebarDeps(cfg, db, secrets, audit, ids, wc),
+		Sidebar: sidebarDeps(cfg, db, secrets, shared, forms, tasks, wc),
 	})
 	wc.register(engine, handlers.Deps{SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		Admins: handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}, Audit: audit}, cfg.BaseURL)
+		Admins: admins, Audit: audit}, cfg.BaseURL)
 	return engine, nil
 }
 

@@ -12,13 +12,12 @@ import (
 // from the saved settings through the provider (re-read at most once a
 // second); in demo mode the page loads the sandbox's ww shim, which
 // wecomRuntime serves under /sandbox/.
-func sidebarDeps(cfg Config, db *database, secrets Secrets, audit *services.AuditService, ids *services.IdentityService, wc *wecomRuntime) handlers.SidebarDeps {
-	svc := services.NewSidebarService(db.DB, secrets.PII, ids, audit)
-	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
+func sidebarDeps(cfg Config, db *database, secrets Secrets, shared sharedServices, forms *services.FormService,
+	tasks *services.TaskService, wc *wecomRuntime) handlers.SidebarDeps {
+	svc := services.NewSidebarService(db.DB, secrets.PII, shared.ids, shared.audit)
 	attr := services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution"))
 	d := handlers.SidebarDeps{Service: svc, WeChat: wc.provider, BaseURL: cfg.BaseURL,
-		Materials: services.NewSidebarMaterials(svc, forms, attr, cfg.BaseURL).
-			UseTasks(services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)),
+		Materials: services.NewSidebarMaterials(svc, forms, attr, cfg.BaseURL).UseTasks(tasks),
 		App: func(ctx context.Context) (handlers.WeComApp, error) {
 			c, err := wc.provider.Current(ctx)
 			if err != nil {
