@@ -133,8 +133,10 @@ func TestThreeInstancesOnOneDatabase(t *testing.T) {
 	}
 
 	// The same sync started on B and C at once, while WeCom is slow enough
-	// for them to overlap; then the command line on the side.
-	if _, err := sb.AddFault(sandbox.Fault{Path: "/cgi-bin/externalcontact/batch/get_by_user", LatencyMS: 400, Times: -1}); err != nil {
+	// for them to overlap; then the command line on the side. The pages run
+	// concurrently, so each is slowed by 2 s: at 400 ms the whole sync ended
+	// in about a second, sometimes before the command line had started.
+	if _, err := sb.AddFault(sandbox.Fault{Path: "/cgi-bin/externalcontact/batch/get_by_user", LatencyMS: 2000, Times: -1}); err != nil {
 		t.Fatal(err)
 	}
 	var pages [2]string
