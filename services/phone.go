@@ -39,7 +39,10 @@ func MaskPhone(e164 string) string {
 	if len(d) < 8 {
 		return strings.Repeat("*", len(d))
 	}
-	return prefix + d[:3] + strings.Repeat("*", len(d)-7) + d[len(d)-4:]
+	// At most the first three and the last four digits show, and always at
+	// least four are masked: a short foreign number gives up head digits.
+	head := min(3, len(d)-8)
+	return prefix + d[:head] + strings.Repeat("*", len(d)-head-4) + d[len(d)-4:]
 }
 
 // junkPhone reports whether an E.164 number is an obvious test value: one
