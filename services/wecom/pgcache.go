@@ -183,9 +183,16 @@ func (c *PGCache) Set(key string, value any, ttl time.Duration) error {
 // AddNX implements Cache: the insert wins only when no live row exists, which
 // is what makes the token manager's refresh lock work across instances.
 func (c *PGCache) AddNX(key string, value any, ttl time.Duration) bool {
+	won, err := c.TryAdd(key, value, ttl)
+	return err == nil && won
+}
+
+// TryAdd is AddNX that tells "key present" (false) from "database away"
+// (error), for the token manager.
+func (c *PGCache) TryAdd(key string, value any, ttl time.Duration) (bool, error) {
 	data, err := encodeValue(value)
 	if err != nil {
-		return false
+		return false, err
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
@@ -197,11 +204,14 @@ func (c *PGCache) AddNX(key string, value any, ttl time.Duration) bool {
 		SET value = excluded.value, expires_at = excluded.expires_at, updated_at = now()
 		WHERE wecom_cache.expires_at IS NOT NULL AND wecom_cache.expires_at <= now()
 		RETURNING true`, c.corpID, key, c.seal(data), expiry(ttl))
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // a live row exists: the upsert's WHERE refused
+	}
 	if err != nil {
-		return false
+		return false, fmt.Errorf("wecom: pgcache: add: %w", err)
 	}
 	c.forget(key)
-	return won
+	return won, nil
 }
 
 // Add implements Cache; it fails with ErrCacheKeyExists if key is present.

@@ -114,7 +114,13 @@ func (m *tokenManager) lockedFetch(ctx context.Context, key, field string, refre
 		if v, ok := fresh(); ok {
 			return v, nil
 		}
-		if m.cache.AddNX(lockKey, time.Now().Unix(), m.lockTTL) {
+		won, err := m.tryLock(lockKey)
+		if err != nil {
+			// The shared cache is away: fetching anyway would hand every
+			// instance a token of its own, so say so and let the caller retry.
+			return "", fmt.Errorf("wecom: token: shared cache unavailable: %w", err)
+		}
+		if won {
 			defer func() { _ = m.cache.Delete(lockKey) }()
 			if v, ok := fresh(); ok {
 				return v, nil
@@ -140,6 +146,21 @@ func (m *tokenManager) lockedFetch(ctx context.Context, key, field string, refre
 			return "", fmt.Errorf("wecom: token: %w", ctx.Err())
 		}
 	}
+}
+
+// lockAdder is a shared cache whose lock attempt tells "held by another
+// instance" (false) from "cache unreachable" (error); PGCache and RedisCache
+// are. With a plain AddNX the second looks like the first, and the manager
+// would wait out its deadline for a holder that does not exist.
+type lockAdder interface {
+	TryAdd(key string, value any, ttl time.Duration) (bool, error)
+}
+
+func (m *tokenManager) tryLock(key string) (bool, error) {
+	if a, ok := m.cache.(lockAdder); ok {
+		return a.TryAdd(key, time.Now().Unix(), m.lockTTL)
+	}
+	return m.cache.AddNX(key, time.Now().Unix(), m.lockTTL), nil
 }
 
 func (m *tokenManager) cached(key, field string) (string, bool) {
