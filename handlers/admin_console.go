@@ -45,6 +45,9 @@ type ConsoleDeps struct {
 	Tasks     PromotionTasks
 	Members   MemberLevels
 	Lifecycle Lifecycle
+	// Segments and MassMessages serve /admin/segments and /admin/massmsg (issue 10).
+	Segments     Segments
+	MassMessages MassMessages
 	// WeChat gives the WeCom client for WeCom sign-in and task messages.
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
@@ -92,6 +95,8 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	h.registerTasks(g)
 	h.registerMembers(g)
 	h.registerLifecycle(g)
+	h.registerSegments(g)
+	h.registerMassMessages(g)
 }
 
 // operator is the signed-in admin as the services see them.

@@ -223,6 +223,7 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	env.members = services.NewMemberService(db, audit)
 	d.Members = env.members
 	d.Lifecycle = services.NewLifecycleService(db, box, audit)
+	d.Segments = services.NewSegmentService(db, audit)
 	return d
 }
 

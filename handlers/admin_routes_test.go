@@ -41,6 +41,13 @@ var consoleRoutes = map[string]want{
 	"POST /admin/members/rules":             {422, 403},
 	"POST /admin/members/settle":            {303, 403},
 	"POST /admin/users/:id/growth":          {422, 403},
+	"GET /admin/segments":                   {200, 200},
+	"GET /admin/segments/new":               {200, 403},
+	"POST /admin/segments":                  {422, 403},
+	"POST /admin/segments/count":            {200, 403},
+	"GET /admin/segments/:id":               {404, 403},
+	"POST /admin/segments/:id":              {422, 403},
+	"POST /admin/segments/:id/delete":       {404, 403},
 }
 
 func TestConsoleRoutesByRole(t *testing.T) {
