@@ -15,7 +15,7 @@ build:
 run: build
 	LOG_FORMAT=$${LOG_FORMAT:-text} ./$(BIN) serve
 
-## deps: install missing system packages for the tests (PostgreSQL, chromium, CJK font)
+## deps: install missing system packages for the tests (PostgreSQL, redis-server, chromium, CJK font)
 deps:
 	./scripts/install-deps.sh
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages when it is missing:
-# PostgreSQL server binaries, chromium (browser tests) and a CJK font (readable
-# screenshots). Without root or apt it only reports what is missing.
+# PostgreSQL server binaries, redis-server (the Redis token cache's tests),
+# chromium (browser tests) and a CJK font (readable screenshots). Without root
+# or apt it only reports what is missing.
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,7 @@ have_pg() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null
 }
 have_pg || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! fc-list :lang=zh 2>/dev/null | grep -q .; then missing+=(fonts-wqy-microhei); fi
 

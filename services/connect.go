@@ -37,8 +37,8 @@ type Connection struct {
 
 // WeChatProvider builds the WeCom / OA / MP client from the saved settings
 // and rebuilds it when they change. Every client it builds keeps its tokens in
-// PostgreSQL (wecom.PGCache), so all instances of the app share one token per
-// secret. It implements handlers.WeChatClients.
+// PostgreSQL (wecom.PGCache) or Redis (NewCache), so all instances of the app
+// share one token per secret. It implements handlers.WeChatClients.
 type WeChatProvider struct {
 	settings *SettingsService
 	db       *sqlx.DB
@@ -49,6 +49,9 @@ type WeChatProvider struct {
 	Recheck time.Duration
 	// Transport, if set, is the clients' base round tripper (tests).
 	Transport http.RoundTripper
+	// NewCache, if set, makes the token cache of a corp (Redis when
+	// REDIS_URL is set); by default tokens are kept in PostgreSQL.
+	NewCache func(corpID string) wecom.Cache
 
 	mu        sync.Mutex
 	urls      WeChatBaseURLs
@@ -120,7 +123,7 @@ func (p *WeChatProvider) build(s WeComSettings) *Connection {
 		c.ClientErr = Errorf(EUNAVAILABLE, "尚未连接企业微信与公众号，请管理员在设置页完成配置")
 		return c
 	}
-	client, err := wecom.New(p.config(s), wecom.NewPGCache(p.db, s.CorpID, p.box), p.log)
+	client, err := wecom.New(p.config(s), p.cacheFor(s.CorpID), p.log)
 	if err != nil {
 		p.log.Warn("wecom: cannot build the client from the saved settings", "err", err, "version", s.Version)
 		c.ClientErr = Errorf(EUNAVAILABLE, "企业微信设置无效，请管理员检查设置页")
@@ -128,6 +131,13 @@ func (p *WeChatProvider) build(s WeComSettings) *Connection {
 	}
 	c.Client = client
 	return c
+}
+
+func (p *WeChatProvider) cacheFor(corpID string) wecom.Cache {
+	if p.NewCache != nil {
+		return p.NewCache(corpID)
+	}
+	return wecom.NewPGCache(p.db, corpID, p.box)
 }
 
 func (p *WeChatProvider) config(s WeComSettings) wecom.Config {

@@ -40,6 +40,9 @@ func syncOnce(ctx context.Context, stdout io.Writer, ts *toolServices, kind serv
 	db, secrets, log := ts.db, ts.secrets, ts.log
 	provider := services.NewWeChatProvider(services.NewSettingsService(db.DB, secrets.PII, services.NewAuditService(db.DB)),
 		db.DB, secrets.PII, log)
+	if rc := useRedisCache(ctx, ts.cfg, log, secrets, provider); rc != nil {
+		defer rc.Close() // the same token cache as the servers: no token of its own
+	}
 	if wecomURL != "" || oaURL != "" {
 		provider.SetBaseURLs(services.WeChatBaseURLs{WeCom: wecomURL, Official: oaURL})
 	}

@@ -16,6 +16,7 @@ type Config struct {
 	Addr           string
 	BaseURL        string
 	DatabaseURL    string // empty: run the embedded PostgreSQL under DataDir
+	RedisURL       string // empty: tokens are cached in PostgreSQL
 	DataDir        string
 	PGBinDir       string
 	TrustedProxies []string
@@ -58,6 +59,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Env:            get("APP_ENV", "development"),
 		Addr:           get("ADDR", "127.0.0.1:8080"),
 		DatabaseURL:    get("DATABASE_URL", ""),
+		RedisURL:       get("REDIS_URL", ""),
 		DataDir:        get("DATA_DIR", "./data"),
 		PGBinDir:       get("PG_BINDIR", ""),
 		LogFormat:      get("LOG_FORMAT", "json"),
@@ -87,6 +89,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.DatabaseURL != "" {
 		bad = append(bad, checkDatabaseURL(c.DatabaseURL)...)
 	}
+	bad = append(bad, checkRedisURL(c.RedisURL)...)
 	bad = append(bad, c.parseSandbox(get("SANDBOX", ""))...)
 	if c.Production() {
 		bad = append(bad, c.productionRules()...)

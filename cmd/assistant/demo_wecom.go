@@ -24,6 +24,7 @@ type wecomRuntime struct {
 	proc     *services.EventProcessor
 	worker   *services.InboxWorker
 	demo     *demo // nil unless demo mode
+	redis    io.Closer // the token cache's client when REDIS_URL is set
 	// routes are the GET paths the engine serves, so demo mode prints only
 	// links that work (surfaces built concurrently may not be wired yet).
 	routes map[string]bool
@@ -39,6 +40,7 @@ func startWeCom(ctx context.Context, cfg Config, log *slog.Logger, db *database,
 	audit := shared.audit
 	w := &wecomRuntime{log: log, settings: services.NewSettingsService(db.DB, secrets.PII, audit)}
 	w.provider = services.NewWeChatProvider(w.settings, db.DB, secrets.PII, log)
+	w.redis = useRedisCache(ctx, cfg, log, secrets, w.provider)
 	w.inbox = services.NewInboxService(db.DB, secrets.PII, audit)
 	w.proc = services.NewEventProcessor(db.DB, secrets.PII, shared.ids, w.provider, log)
 	w.worker = services.NewInboxWorker(w.inbox, w.proc, log)
@@ -107,6 +109,9 @@ func (w *wecomRuntime) Close(ctx context.Context) {
 		w.stopWorkers()
 	}
 	w.workers.Wait()
+	if w.redis != nil {
+		_ = w.redis.Close()
+	}
 	if w.demo != nil {
 		if err := w.demo.sb.Close(ctx); err != nil {
 			w.log.Warn("demo: closing the sandbox", "err", err)

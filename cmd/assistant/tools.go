@@ -10,6 +10,7 @@ import (
 
 // toolServices are what command-line tools work with.
 type toolServices struct {
+	cfg     Config
 	log     *slog.Logger
 	secrets Secrets
 	db      *database
@@ -39,7 +40,7 @@ func withServices(ctx context.Context, stdout io.Writer, getenv func(string) str
 		return err
 	}
 	audit := services.NewAuditService(db.DB)
-	return fn(&toolServices{log: log, secrets: secrets, db: db, audit: audit, admins: services.NewAdminService(db.DB, audit)})
+	return fn(&toolServices{cfg: cfg, log: log, secrets: secrets, db: db, audit: audit, admins: services.NewAdminService(db.DB, audit)})
 }
 
 // maxLevel keeps tools quiet: they log warnings and errors only, unless
