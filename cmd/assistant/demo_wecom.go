@@ -23,7 +23,7 @@ type wecomRuntime struct {
 	inbox    *services.InboxService
 	proc     *services.EventProcessor
 	worker   *services.InboxWorker
-	demo     *demo // nil unless demo mode
+	demo     *demo     // nil unless demo mode
 	redis    io.Closer // the token cache's client when REDIS_URL is set
 	// routes are the GET paths the engine serves, so demo mode prints only
 	// links that work (surfaces built concurrently may not be wired yet).
