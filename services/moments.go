@@ -20,7 +20,12 @@ type MomentKind string
 var MomentKinds = []MomentKind{"form_viewed", "form_submitted", "material_sent", "material_opened",
 	"oa_subscribed", "oa_unsubscribed", "oa_scanned", "oa_menu_clicked", "mp_authorized", "wecom_added",
 	"wecom_deleted_by_customer", "wecom_deleted_by_staff", "wecom_tagged", "group_joined", "group_left",
-	"crm_created", "crm_converted", "crm_updated", "member_level_changed", "identity_merged", "identity_split"}
+	"crm_created", "crm_converted", "crm_updated", "member_level_changed", "identity_merged", "identity_split",
+	KindAutomationAction}
+
+// KindAutomationAction is what an automation rule did (services/automation*.go);
+// these moments never trigger rules.
+const KindAutomationAction MomentKind = "automation_action"
 
 // Valid reports whether k is a known kind.
 func (k MomentKind) Valid() bool {
