@@ -96,7 +96,6 @@ type AutomationRuleInput struct {
 	Enabled        bool
 }
 
-
 // validate checks the input alone; references (form, tag, employees) are
 // checked against the database by check.
 func (in *AutomationRuleInput) validate() error {
