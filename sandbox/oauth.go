@@ -19,6 +19,7 @@ func (s *Sandbox) oauthHandler() http.Handler {
 	mux.HandleFunc("/connect/oauth2/authorize", authorize)
 	mux.HandleFunc("/connect/qrconnect", authorize)
 	mux.HandleFunc("/wwopen/sso/qrConnect", authorize)
+	mux.HandleFunc("/wwlogin/sso/login", s.webLoginHandler()) // wwlogin.go
 	mux.Handle("/assets/", assetHandler())
 	return secureHeaders(mux)
 }
