@@ -48,6 +48,8 @@ type ConsoleDeps struct {
 	// Segments and MassMessages serve /admin/segments and /admin/massmsg (issue 10).
 	Segments     Segments
 	MassMessages MassMessages
+	// Automation serves /admin/automation (issue 10).
+	Automation AutomationRules
 	// WeChat gives the WeCom client for WeCom sign-in and task messages.
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
@@ -95,6 +97,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	h.registerTasks(g)
 	h.registerMembers(g)
 	h.registerLifecycle(g)
+	h.registerAutomation(g)
 	h.registerSegments(g)
 	h.registerMassMessages(g)
 }

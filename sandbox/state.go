@@ -30,6 +30,9 @@ type world struct {
 	Faults      []*Fault            `json:"faults"`
 	Sidebar     SidebarContext      `json:"sidebar"`
 
+	// MassMsgs is the 企业群发 state (massmsg.go), created on first use.
+	MassMsgs *massMsgs `json:"mass_msgs,omitempty"`
+
 	deptByID   map[int]*Department
 	empByID    map[string]*Employee // lower-cased userid
 	personByID map[string]*Person
