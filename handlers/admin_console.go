@@ -54,6 +54,8 @@ type ConsoleDeps struct {
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
 	BaseURL string
+	// OAQR manages Official Account channel QR codes (admin_oaqr.go).
+	OAQR OAQRCodes
 }
 
 // StaffAccounts serves admin sessions of both kinds: local accounts, and
@@ -98,6 +100,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	h.registerMembers(g)
 	h.registerLifecycle(g)
 	h.registerAutomation(g)
+	h.registerOAQR(g)
 	h.registerSegments(g)
 	h.registerMassMessages(g)
 }

@@ -224,6 +224,7 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	d.Members = env.members
 	d.Lifecycle = services.NewLifecycleService(db, box, audit)
 	d.Segments = services.NewSegmentService(db, audit)
+	d.OAQR = services.NewOAQRCodeService(db, audit, services.NewAttributor(make([]byte, 32)), "http://example.test")
 	return d
 }
 

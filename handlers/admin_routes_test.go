@@ -48,6 +48,9 @@ var consoleRoutes = map[string]want{
 	"GET /admin/segments/:id":               {404, 403},
 	"POST /admin/segments/:id":              {422, 403},
 	"POST /admin/segments/:id/delete":       {404, 403},
+	"GET /admin/oaqr":                       {200, 200},
+	"POST /admin/oaqr":                      {422, 403},
+	"POST /admin/oaqr/:id/retire":           {404, 403},
 }
 
 func TestConsoleRoutesByRole(t *testing.T) {

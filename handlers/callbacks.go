@@ -34,13 +34,15 @@ type callbackHandler struct {
 	conns Connections
 	inbox CallbackInbox
 	wake  func() // nudges the inbox workers; may be nil
+	// replies answers OA QR code scans (callbacks_reply.go); may be nil
+	replies PassiveReplies
 }
 
 func registerCallbacks(e *gin.Engine, d WeComDeps) {
 	if d.Connections == nil || d.Inbox == nil {
 		return
 	}
-	h := &callbackHandler{conns: d.Connections, inbox: d.Inbox, wake: d.WakeInbox}
+	h := &callbackHandler{conns: d.Connections, inbox: d.Inbox, wake: d.WakeInbox, replies: d.OAReplies}
 	e.GET("/callbacks/wecom", h.verifyWeCom)
 	e.POST("/callbacks/wecom", h.receiveWeCom)
 	e.GET("/callbacks/oa", h.verifyOA)
@@ -121,19 +123,30 @@ func (h *callbackHandler) receiveWeCom(c *gin.Context) {
 
 // store files the decrypted event and answers "success".
 func (h *callbackHandler) store(c *gin.Context, corpID, source string, plain []byte) {
+	if _, ok := h.accept(c, corpID, source, plain); ok {
+		ackSuccess(c)
+	}
+}
+
+// accept files the decrypted event; when it cannot, it has answered.
+func (h *callbackHandler) accept(c *gin.Context, corpID, source string, plain []byte) (services.InboxEvent, bool) {
 	ev, err := services.NewInboxEvent(corpID, source, plain)
 	if err != nil {
 		refuse(c, http.StatusBadRequest, "not a callback message")
-		return
+		return ev, false
 	}
 	if _, err := h.inbox.Accept(c.Request.Context(), ev); err != nil {
 		_ = c.Error(err)
 		refuse(c, http.StatusServiceUnavailable, "try again")
-		return
+		return ev, false
 	}
 	if h.wake != nil {
 		h.wake()
 	}
+	return ev, true
+}
+
+func ackSuccess(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.String(http.StatusOK, "success")
 }
@@ -188,7 +201,7 @@ func (h *callbackHandler) receiveOA(c *gin.Context) {
 		refuse(c, statusOf(err), "refused")
 		return
 	}
-	h.store(c, s.CorpID, services.SourceOA, plain)
+	h.storeOA(c, conn, plain, c.Query("encrypt_type") == "aes")
 }
 
 // statusOf maps a crypto failure to a status: forged or misaddressed → 403,

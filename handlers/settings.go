@@ -26,6 +26,8 @@ type WeComDeps struct {
 	BaseURL string
 	// SandboxShim serves the sandbox's ww shim (demo mode only, nil otherwise).
 	SandboxShim http.Handler
+	// OAReplies answers OA QR code scans with their passive replies; nil: "success".
+	OAReplies PassiveReplies
 }
 
 // SettingsStore reads and saves the connection settings.

@@ -20,6 +20,7 @@ func (s *Sandbox) controlHandler() http.Handler {
 	s.routePeople(mux)
 	s.routeCustomers(mux)
 	s.routeOA(mux)
+	s.routeOAQR(mux)
 	s.routeMassMsg(mux)
 	s.routeOps(mux)
 	return secureHeaders(mux)

@@ -195,51 +195,6 @@ func indexOf(fans []*Person, p *Person) int {
 	return -1
 }
 
-// oaQRCodeCreate: POST /cgi-bin/qrcode/create (QR_SCENE, QR_STR_SCENE, QR_LIMIT_*).
-func (s *Sandbox) oaQRCodeCreate(c *call) (any, *apiError) {
-	var req struct {
-		ExpireSeconds int64  `json:"expire_seconds"`
-		ActionName    string `json:"action_name"`
-		ActionInfo    struct {
-			Scene struct {
-				SceneID  int64  `json:"scene_id"`
-				SceneStr string `json:"scene_str"`
-			} `json:"scene"`
-		} `json:"action_info"`
-	}
-	if aerr := c.decode(&req); aerr != nil {
-		return nil, aerr
-	}
-	q := &QRCode{ActionName: req.ActionName, SceneID: req.ActionInfo.Scene.SceneID, SceneStr: req.ActionInfo.Scene.SceneStr}
-	temporary := req.ActionName == "QR_SCENE" || req.ActionName == "QR_STR_SCENE"
-	switch req.ActionName {
-	case "QR_SCENE", "QR_LIMIT_SCENE":
-		if q.SceneID == 0 || (!temporary && q.SceneID > 100000) {
-			return nil, errBadParam("scene_id")
-		}
-	case "QR_STR_SCENE", "QR_LIMIT_STR_SCENE":
-		if len(q.SceneStr) < 1 || len(q.SceneStr) > 64 {
-			return nil, errBadParam("scene_str")
-		}
-	default:
-		return nil, apiErr(40054, "invalid action_name")
-	}
-	q.Ticket = s.w.newID("qrticket", "gQ", 96)
-	body := map[string]any{"ticket": q.Ticket, "url": "https://weixin.qq.com/q/" + q.Ticket[2:26]}
-	if temporary {
-		exp := req.ExpireSeconds
-		if exp <= 0 {
-			exp = 30
-		}
-		exp = min(exp, 2592000)
-		q.ExpireAt = s.now().Unix() + exp
-		body["expire_seconds"] = exp
-	}
-	s.w.QRCodes[q.Ticket] = q
-	s.touch()
-	return body, nil
-}
-
 // oaTemplateSend: POST /cgi-bin/message/template/send; records the outbox
 // entry and fires TEMPLATESENDJOBFINISH. client_msg_id dedups.
 func (s *Sandbox) oaTemplateSend(c *call) (any, *apiError) {

@@ -29,6 +29,7 @@ type world struct {
 	Outbox      []*OutboxEntry      `json:"outbox"`
 	Faults      []*Fault            `json:"faults"`
 	Sidebar     SidebarContext      `json:"sidebar"`
+	OACampaigns *oaCampaigns        `json:"oa_campaigns,omitempty"` // oa_qrcode.go, oa_template.go
 
 	// MassMsgs is the 企业群发 state (massmsg.go), created on first use.
 	MassMsgs *massMsgs `json:"mass_msgs,omitempty"`

@@ -25,6 +25,8 @@ type wecomRuntime struct {
 	worker   *services.InboxWorker
 	demo     *demo     // nil unless demo mode
 	redis    io.Closer // the token cache's client when REDIS_URL is set
+	// oaReplies answers OA QR code scans (set by buildEngine before register)
+	oaReplies handlers.PassiveReplies
 	// routes are the GET paths the engine serves, so demo mode prints only
 	// links that work (surfaces built concurrently may not be wired yet).
 	routes map[string]bool
@@ -63,7 +65,7 @@ func (w *wecomRuntime) sandbox() *sandbox.Sandbox {
 // handlerDeps are the handlers' view of the runtime.
 func (w *wecomRuntime) handlerDeps(base string) handlers.WeComDeps {
 	d := handlers.WeComDeps{Settings: w.settings, Connections: w.provider, Tester: w.provider, Inbox: w.inbox,
-		InboxAdmin: w.inbox, WakeInbox: w.worker.Wake, BaseURL: base}
+		InboxAdmin: w.inbox, WakeInbox: w.worker.Wake, BaseURL: base, OAReplies: w.oaReplies}
 	if w.demo != nil {
 		d.SandboxShim = w.demo.sb.ShimHandler()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/marketing-assistant/assistant/handlers"
 	"github.com/marketing-assistant/assistant/services"
+	"github.com/marketing-assistant/assistant/services/pii"
 	"github.com/marketing-assistant/assistant/static"
 	"github.com/marketing-assistant/assistant/views/errorpage"
 	"github.com/marketing-assistant/assistant/views/layout"
@@ -108,6 +109,9 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 	admins := handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}
 	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
 	tasks := services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)
+	// OA channel QR codes: their pages, and the replies the OA callback answers scans with.
+	oaqr := services.NewOAQRCodeService(db.DB, audit, services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), cfg.BaseURL)
+	wc.oaReplies = oaqr
 	handlers.Register(engine, handlers.Deps{
 		Log: log, Version: version, Assets: assets, DB: db.DB, Landing: wc.landing(),
 		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
@@ -119,7 +123,8 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 			Tasks:     tasks,
 			Members:   services.NewMemberService(db.DB, audit),
 			Lifecycle: services.NewLifecycleService(db.DB, secrets.PII, audit),
-			Segments:  services.NewSegmentService(db.DB, audit)},
+			Segments:  services.NewSegmentService(db.DB, audit),
+			OAQR:      oaqr},
 		Forms:   formDeps(cfg, db, secrets, shared, forms, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
 		Sidebar: sidebarDeps(cfg, db, secrets, shared, forms, tasks, wc),
