@@ -17,6 +17,13 @@ type adminHandler struct {
 	accounts AdminAccounts
 	audit    AuditLog
 	cookies  *web.Cookies[AdminSession]
+	wecom    WeChatClients // nil: no WeCom sign-in offered beyond the OAuth link
+}
+
+// loginVM fills what every rendering of the sign-in page shares.
+func (h *adminHandler) loginVM(c *gin.Context, vm admin.LoginVM) admin.LoginVM {
+	vm.WeComQR = wecomConnected(c.Request.Context(), h.wecom)
+	return vm
 }
 
 func (h *adminHandler) loginPage(c *gin.Context) {
@@ -24,7 +31,7 @@ func (h *adminHandler) loginPage(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
 		return
 	}
-	web.Render(c, http.StatusOK, admin.LoginPage(admin.LoginVM{Next: safeNext(c.Query("next"))}))
+	web.Render(c, http.StatusOK, admin.LoginPage(h.loginVM(c, admin.LoginVM{Next: safeNext(c.Query("next"))})))
 }
 
 func (h *adminHandler) login(c *gin.Context) {
@@ -36,7 +43,7 @@ func (h *adminHandler) login(c *gin.Context) {
 			web.Fail(c, err)
 			return
 		}
-		web.Render(c, web.Status(code), admin.LoginPage(admin.LoginVM{Name: name, Next: next, Error: services.ErrorMessage(err)}))
+		web.Render(c, web.Status(code), admin.LoginPage(h.loginVM(c, admin.LoginVM{Name: name, Next: next, Error: services.ErrorMessage(err)})))
 		return
 	}
 	s := AdminSession{Kind: "local", ID: strconv.FormatInt(acct.ID, 10), IssuedAt: time.Now().Unix()}

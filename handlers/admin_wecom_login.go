@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -22,7 +23,16 @@ import (
 type oauthState struct {
 	State string `json:"s"`
 	Next  string `json:"n"`
+	// Method is how the round trip started (signInWeComOAuth or
+	// signInWeComQR), for the audit log; both end in the same callback.
+	Method string `json:"m,omitempty"`
 }
+
+// WeCom sign-in methods, as the audit log records them.
+const (
+	signInWeComOAuth = "wecom_oauth"
+	signInWeComQR    = "wecom_qr" // admin_wecom_qrlogin.go
+)
 
 const (
 	oauthStateCookie = "ma_admin_oauth"
@@ -32,24 +42,39 @@ const (
 // wecomLogin starts WeCom sign-in (OAuth snsapi_base: silent inside the
 // WeCom browser, a picker in the sandbox).
 func (h *consoleHandler) wecomLogin(c *gin.Context) {
+	client, st, ok := h.beginWeComSignIn(c, signInWeComOAuth)
+	if !ok {
+		return
+	}
+	c.Redirect(http.StatusFound, client.AuthorizeURL(h.wecomCallbackURL(), st.State, wecom.ScopeBase))
+}
+
+// beginWeComSignIn binds a new WeCom sign-in round trip to this browser (the
+// state cookie) and returns the client to build the WeCom URL with; on false
+// the answer has been sent.
+func (h *consoleHandler) beginWeComSignIn(c *gin.Context, method string) (*wecom.Client, oauthState, bool) {
 	if h.WeChat == nil {
 		web.Fail(c, services.Errorf(services.EUNAVAILABLE, "尚未连接企业微信，请使用本地管理员账号登录"))
-		return
+		return nil, oauthState{}, false
 	}
 	client, err := h.WeChat.WeChat(c.Request.Context())
 	if err != nil {
 		web.Fail(c, err)
-		return
+		return nil, oauthState{}, false
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	st := oauthState{State: hex.EncodeToString(b[:]), Next: safeNext(c.Query("next"))}
+	st := oauthState{State: hex.EncodeToString(b[:]), Next: safeNext(c.Query("next")), Method: method}
 	if err := h.state.Write(c, st); err != nil {
 		web.Fail(c, fmt.Errorf("admin: write oauth state: %w", err))
-		return
+		return nil, oauthState{}, false
 	}
-	back := strings.TrimRight(h.BaseURL, "/") + "/admin/login/wecom/callback"
-	c.Redirect(http.StatusFound, client.AuthorizeURL(back, st.State, wecom.ScopeBase))
+	return client, st, true
+}
+
+// wecomCallbackURL is where both WeCom sign-in methods come back to.
+func (h *consoleHandler) wecomCallbackURL() string {
+	return strings.TrimRight(h.BaseURL, "/") + "/admin/login/wecom/callback"
 }
 
 // wecomCallback finishes WeCom sign-in: the code names the employee, and
@@ -71,7 +96,7 @@ func (h *consoleHandler) wecomCallback(c *gin.Context) {
 		return
 	}
 	entry := services.AuditEntry{ActorKind: "wecom", ActorID: m.UserID, Action: "sign_in", IP: c.ClientIP(),
-		Detail: map[string]any{"method": "wecom_oauth", "role": m.Role}}
+		Detail: map[string]any{"method": cmp.Or(st.Method, signInWeComOAuth), "role": m.Role}}
 	if m.Role != services.RoleAdmin && m.Role != services.RoleManager {
 		entry.Action = "sign_in_refused"
 		_ = h.audit.Record(c.Request.Context(), entry)

@@ -82,7 +82,7 @@ func Register(e *gin.Engine, d Deps) {
 // registerAdmin installs sign-in and the admin console and returns the group
 // (admins and managers only) that admin features add their routes to.
 func registerAdmin(e *gin.Engine, d Deps) *gin.RouterGroup {
-	adm := &adminHandler{accounts: d.Admins, audit: d.Audit,
+	adm := &adminHandler{accounts: d.Admins, audit: d.Audit, wecom: d.Console.WeChat,
 		cookies: web.NewCookies[AdminSession](d.SessionKey, adminCookieName, adminSessionAge, d.SecureCookies)}
 	loginLimit := web.NewLimiter(6*time.Second, 10) // 10 attempts at once, then 10 a minute per IP
 	e.GET("/admin/login", adm.loginPage)
