@@ -85,6 +85,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	}
 	e.GET("/admin/login/wecom", h.wecomLogin)
 	e.GET("/admin/login/wecom/callback", h.wecomCallback)
+	e.GET("/admin/login/wecom/qr", h.wecomQRLogin)
 	g.GET("/users", h.listUsers)
 	g.POST("/users/export", h.exportUsers)
 	g.GET("/users/:id", h.showUser)
