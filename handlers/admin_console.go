@@ -50,8 +50,6 @@ type ConsoleDeps struct {
 	MassMessages MassMessages
 	// Automation serves /admin/automation (issue 10).
 	Automation AutomationRules
-	// Automation serves /admin/automation (issue 10).
-	Automation AutomationRules
 	// WeChat gives the WeCom client for WeCom sign-in and task messages.
 	WeChat WeChatClients
 	// BaseURL is where WeCom redirects back to (OAuth) and task links point.
@@ -102,7 +100,6 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	h.registerTasks(g)
 	h.registerMembers(g)
 	h.registerLifecycle(g)
-	h.registerAutomation(g)
 	h.registerAutomation(g)
 	h.registerOAQR(g)
 	h.registerSegments(g)
