@@ -144,7 +144,6 @@ var adminSections = []struct {
 	{"推广任务", "/admin/tasks", false},
 	{"会员等级", "/admin/members", false},
 	{"自动化规则", "/admin/automation", false},
-	{"自动化规则", "/admin/automation", false},
 	{"客户人群", "/admin/segments", false},
 	{"员工", "/admin/employees", true},
 	{"数据管理", "/admin/lifecycle", true},
