@@ -67,6 +67,7 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	printBanner(stdout, cfg, ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
 	wc.start(ctx, cfg.BaseURL, stdout)
+	defer startAutomation(ctx, log, db, shared, wc, cfg.BaseURL)()
 	err = web.ServeWithTimeouts(ctx, ln, engine, 15*time.Second, internal.timeouts)
 	log.Info("server stopped")
 	return err
@@ -119,7 +120,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 		Audit:      audit,
 		Identities: ids, APIKeys: services.NewAPIKeyService(db.DB),
 		Console: handlers.ConsoleDeps{Users: services.NewConsoleService(db.DB, secrets.PII, ids, audit), Staff: staff,
-			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL,
+			Dashboard: services.NewDashboardService(db.DB), WeChat: wc.provider, BaseURL: cfg.BaseURL, Automation: newAutomation(db, shared, wc, cfg.BaseURL),
 			Tasks:     tasks,
 			Members:   services.NewMemberService(db.DB, audit),
 			Lifecycle: services.NewLifecycleService(db.DB, secrets.PII, audit),
