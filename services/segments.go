@@ -200,6 +200,15 @@ func (s *SegmentService) UserIDs(ctx context.Context, id int64) ([]int64, error)
 	return ids, nil
 }
 
+// countByID counts the users of a saved segment. Errors: ENOTFOUND.
+func (s *SegmentService) countByID(ctx context.Context, id int64) (int, error) {
+	sg, err := s.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return s.Count(ctx, sg.Filter)
+}
+
 // SegmentInput is what an admin saves.
 type SegmentInput struct {
 	Name   string
