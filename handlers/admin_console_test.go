@@ -225,6 +225,8 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	d.Lifecycle = services.NewLifecycleService(db, box, audit)
 	d.Automation = services.NewAutomationService(db, audit, env.members, env.wechat, "http://example.test")
 	d.Segments = services.NewSegmentService(db, audit)
+	d.MassMessages = services.NewMassMessageService(db, audit, d.Segments.(*services.SegmentService),
+		services.NewFormService(db, audit, "http://example.test"), services.NewAttributor(make([]byte, 32)), env.wechat, "http://example.test")
 	d.OAQR = services.NewOAQRCodeService(db, audit, services.NewAttributor(make([]byte, 32)), "http://example.test")
 	return d
 }

@@ -145,6 +145,7 @@ var adminSections = []struct {
 	{"会员等级", "/admin/members", false},
 	{"自动化规则", "/admin/automation", false},
 	{"客户人群", "/admin/segments", false},
+	{"企微群发", "/admin/massmsg", false},
 	{"员工", "/admin/employees", true},
 	{"数据管理", "/admin/lifecycle", true},
 	{"审计日志", "/admin/audit", true},

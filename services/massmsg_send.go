@@ -40,6 +40,9 @@ func (s *MassMessageService) SendMassMessage(ctx context.Context, v Operator, id
 	if err := v.requireRole(RoleAdmin); err != nil {
 		return MassSendResult{}, err
 	}
+	if _, err := s.find(ctx, id); err != nil {
+		return MassSendResult{}, err
+	}
 	client, err := s.wechat.WeChat(ctx)
 	if err != nil {
 		return MassSendResult{}, Errorf(EUNAVAILABLE, "企业微信未连接：%s", ErrorMessage(err))

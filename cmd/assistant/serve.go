@@ -110,6 +110,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 	admins := handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}
 	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
 	tasks := services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)
+	segments := services.NewSegmentService(db.DB, audit)
 	// OA channel QR codes: their pages, and the replies the OA callback answers scans with.
 	oaqr := services.NewOAQRCodeService(db.DB, audit, services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), cfg.BaseURL)
 	wc.oaReplies = oaqr
@@ -124,8 +125,10 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 			Tasks:     tasks,
 			Members:   services.NewMemberService(db.DB, audit),
 			Lifecycle: services.NewLifecycleService(db.DB, secrets.PII, audit),
-			Segments:  services.NewSegmentService(db.DB, audit),
-			OAQR:      oaqr},
+			Segments:  segments,
+			MassMessages: services.NewMassMessageService(db.DB, audit, segments, forms,
+				services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), wc.provider, cfg.BaseURL),
+			OAQR: oaqr},
 		Forms:   formDeps(cfg, db, secrets, shared, forms, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
 		Sidebar: sidebarDeps(cfg, db, secrets, shared, forms, tasks, wc),
