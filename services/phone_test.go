@@ -1,6 +1,9 @@
 package services
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestNormalizePhone(t *testing.T) {
 	tests := []struct {
@@ -52,6 +55,35 @@ func TestJunkPhone(t *testing.T) {
 	} {
 		if junkPhone(in) != want {
 			t.Errorf("junkPhone(%q) = %v", in, !want)
+		}
+	}
+}
+
+// TestMainlandVerdictsMatchLibphonenumber checks the memo of NormalizePhone
+// against libphonenumber for every five-digit prefix of an 11-digit number
+// starting 1[3-9], with three different suffixes per prefix: if the library's
+// metadata ever constrains more than the first five digits, this fails.
+// Under the race detector (libphonenumber's regular expressions run ~20×
+// slower) it checks every seventh prefix; `go test ./services` checks all.
+func TestMainlandVerdictsMatchLibphonenumber(t *testing.T) {
+	suffixes := []string{"000000", "987654", "135792"}
+	stride := 1
+	if raceDetector {
+		stride = 7
+	}
+	for p := 13000; p <= 19999; p += stride {
+		for _, suf := range suffixes {
+			n := fmt.Sprintf("%d%s", p, suf)
+			want, wantErr := parsePhone(n)
+			got, err := NormalizePhone(n)
+			if got != want || (err == nil) != (wantErr == nil) {
+				t.Fatalf("NormalizePhone(%s) = %q, %v; library %q, %v", n, got, err, want, wantErr)
+			}
+			for _, form := range []string{"+86" + n, "86" + n, "0086" + n} {
+				if g, err := NormalizePhone(form); g != want || (err == nil) != (wantErr == nil) {
+					t.Fatalf("NormalizePhone(%s) = %q, %v; want %q, %v", form, g, err, want, wantErr)
+				}
+			}
 		}
 	}
 }
