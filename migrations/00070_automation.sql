@@ -9,11 +9,11 @@
 -- on moments is the one place all of them pass, and it runs in the inserting
 -- transaction, so a moment and its queued executions commit together (no
 -- lost or phantom work, which an application-side outbox would need every
--- path to remember). It is a statement trigger that first asks whether any
--- rule is enabled at all: with no rules that is one cached index probe of an
--- empty table per INSERT statement (measured in
--- services/automation_bench_test.go); the matching join over the inserted
--- rows runs only when a rule exists.
+-- path to remember). It is a statement trigger (one call per INSERT, not per
+-- row: the sync inserts thousands at once), switched off altogether while no
+-- rule is enabled (00071, services/automation_trigger.go), so moments then
+-- cost nothing extra; on, it matches the inserted rows against the enabled
+-- rules in one query (cost measured in services/automation_bench_test.go).
 
 CREATE TABLE automation_rules (
     id               bigserial PRIMARY KEY,

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/marketing-assistant/assistant/sandbox"
+	"github.com/marketing-assistant/assistant/services/pgtest"
 	"github.com/marketing-assistant/assistant/services/wecom"
 )
 
@@ -332,4 +335,56 @@ func TestAutomationNotify(t *testing.T) {
 	if got.Fired != 1 || got.Failed != 1 || got.Skipped != 1 {
 		t.Errorf("counts %+v", got)
 	}
+}
+
+// With no enabled rule the trigger is off (moments cost nothing extra); the
+// first enabled rule switches it on, disabling or deleting the last one off.
+func TestAutomationTriggerSwitch(t *testing.T) {
+	db := pgtest.NewDB(t)
+	audit := NewAuditService(db)
+	auto := NewAutomationService(db, audit, NewMemberService(db, audit), fixedClient{}, "https://app.example.com")
+	admin := Operator{Kind: "local", ID: "1", Role: RoleAdmin}
+	ctx := context.Background()
+	on := func() bool {
+		var v bool
+		if err := db.Get(&v, `SELECT tgenabled <> 'D' FROM pg_trigger WHERE tgname = 'automation_enqueue'`); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if on() {
+		t.Fatal("trigger on without rules")
+	}
+	r, err := auto.CreateRule(ctx, admin, AutomationRuleInput{Name: "a", MomentKind: "form_submitted", Action: ActionNotify, Enabled: true})
+	if err != nil || !on() {
+		t.Fatalf("after the first rule: on=%v %v", on(), err)
+	}
+	r2, err := auto.CreateRule(ctx, admin, AutomationRuleInput{Name: "b", MomentKind: "form_viewed", Action: ActionNotify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auto.SetRuleEnabled(ctx, admin, r.ID, false); err != nil || on() {
+		t.Fatalf("after disabling the only enabled rule: on=%v %v", on(), err)
+	}
+	if err := auto.SetRuleEnabled(ctx, admin, r2.ID, true); err != nil || !on() {
+		t.Fatalf("after enabling another: on=%v %v", on(), err)
+	}
+	if err := auto.DeleteRule(ctx, admin, r2.ID); err != nil || on() {
+		t.Fatalf("after deleting it: on=%v %v", on(), err)
+	}
+	if n := countAudit(t, db, "automation_rule_%"); n != 5 {
+		t.Errorf("audited rule changes = %d, want 5", n)
+	}
+	if _, err := auto.CreateRule(ctx, Operator{Kind: "wecom", ID: "m", Role: RoleManager}, AutomationRuleInput{}); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("a manager creating a rule: %v", err)
+	}
+}
+
+func countAudit(t *testing.T, db *sqlx.DB, like string) int {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM audit_log WHERE action LIKE $1`, like); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
