@@ -99,7 +99,9 @@ WHERE user_id = $1 AND kind = 'member'`, userID, st.Level.Name)
 	if err != nil {
 		return fmt.Errorf("members: level attribute: %w", err)
 	}
-	return nil
+	// The member's WeCom relations follow the level's corp tag
+	// (members_tags.go); queued here so the change and the job commit together.
+	return queueTagSync(ctx, tx, userID, nil)
 }
 
 // SettleGrowth runs ApplyGrowthRules for an admin and audits it.
