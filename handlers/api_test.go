@@ -314,3 +314,34 @@ func TestOpenAPIInStep(t *testing.T) {
 		t.Fatalf("served document: %d", w.Code)
 	}
 }
+
+// TestAPIIdempotencyKeysExpire: after a day a key is free again (a new body
+// runs instead of a 409), and a reservation left by a request that never
+// finished stops blocking its key after ten minutes.
+func TestAPIIdempotencyKeysExpire(t *testing.T) {
+	env := newAPIEnv(t)
+	writer := env.key(services.ScopeIdentitiesWrite)
+	first := `{"records":[{"kind":"crm_lead","id":"L21","phone":"13912340021"}]}`
+	other := `{"records":[{"kind":"crm_lead","id":"L22","phone":"13912340022"}]}`
+	if w := env.do("POST", "/api/v1/identities", writer, first, "Idempotency-Key", "day"); w.Code != 200 {
+		t.Fatalf("first: %d %s", w.Code, w.Body)
+	}
+	wantProblem(t, env.do("POST", "/api/v1/identities", writer, other, "Idempotency-Key", "day"), 409, services.ECONFLICT)
+	env.db.MustExec(`UPDATE api_idempotency SET created_at = now() - interval '25 hours' WHERE idem_key = 'day'`)
+	w := env.do("POST", "/api/v1/identities", writer, other, "Idempotency-Key", "day")
+	if w.Code != 200 || w.Header().Get("Idempotent-Replayed") == "true" {
+		t.Fatalf("expired key: %d replayed=%q %s", w.Code, w.Header().Get("Idempotent-Replayed"), w.Body)
+	}
+	if r := decode[batchAnswer](t, w); r.Accepted != 1 || r.Results[0].Outcome != "created" {
+		t.Fatalf("expired key did not run the new request: %+v", r)
+	}
+	// a reservation whose request died mid-way
+	env.db.MustExec(`INSERT INTO api_idempotency (api_key_id, idem_key, request_hash, created_at)
+SELECT api_key_id, 'stuck', '\x00', now() - interval '11 minutes' FROM api_idempotency LIMIT 1`)
+	if w := env.do("POST", "/api/v1/identities", writer, first, "Idempotency-Key", "stuck"); w.Code != 200 {
+		t.Fatalf("abandoned reservation still blocks: %d %s", w.Code, w.Body)
+	}
+	env.db.MustExec(`INSERT INTO api_idempotency (api_key_id, idem_key, request_hash)
+SELECT api_key_id, 'running', '\x00' FROM api_idempotency LIMIT 1`)
+	wantProblem(t, env.do("POST", "/api/v1/identities", writer, first, "Idempotency-Key", "running"), 409, services.ECONFLICT)
+}

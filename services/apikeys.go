@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -152,8 +153,15 @@ func (s *APIKeyService) BeginIdempotent(ctx context.Context, keyID int64, idemKe
 		return nil, Invalid("Idempotency-Key 无效", map[string]string{"Idempotency-Key": "1–200 个字符"})
 	}
 	h := sha256.Sum256(body)
+	s.pruneIdempotency(ctx)
+	// An expired record, or a reservation whose request never finished (the
+	// server stopped mid-request), is taken over by this request.
 	res, err := s.db.ExecContext(ctx, `INSERT INTO api_idempotency (api_key_id, idem_key, request_hash)
-VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, keyID, idemKey, h[:])
+VALUES ($1, $2, $3) ON CONFLICT (api_key_id, idem_key) DO UPDATE
+SET request_hash = EXCLUDED.request_hash, status = 0, response = NULL, created_at = now()
+WHERE api_idempotency.created_at < now() - make_interval(secs => $4)
+   OR (api_idempotency.status = 0 AND api_idempotency.created_at < now() - make_interval(secs => $5))`,
+		keyID, idemKey, h[:], IdempotencyTTL.Seconds(), idempotencyAbandoned.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("apikeys: idempotency: %w", err)
 	}
@@ -176,6 +184,29 @@ WHERE api_key_id = $1 AND idem_key = $2`, keyID, idemKey); err != nil {
 		return nil, Errorf(ECONFLICT, "相同 Idempotency-Key 的请求仍在处理")
 	}
 	return &IdempotentAnswer{Status: row.Status, Body: row.Response}, nil
+}
+
+// IdempotencyTTL is how long an Idempotency-Key replays its answer (as
+// Stripe's API does: a retry comes within minutes, a day covers every retry
+// policy); afterwards the key is free again and its record is pruned.
+const IdempotencyTTL = 24 * time.Hour
+
+// idempotencyAbandoned is how long an unfinished reservation blocks its key:
+// longer than any request may run (the server's write timeout).
+const idempotencyAbandoned = 10 * time.Minute
+
+// pruneIdempotency deletes expired records now and then (about one call in
+// 500, at most 1,000 rows): the table stays small without a scheduler.
+func (s *APIKeyService) pruneIdempotency(ctx context.Context) {
+	if mrand.IntN(500) != 0 {
+		return
+	}
+	_, err := s.db.ExecContext(ctx, `DELETE FROM api_idempotency WHERE ctid = ANY (ARRAY(
+SELECT ctid FROM api_idempotency WHERE created_at < now() - make_interval(secs => $1) LIMIT 1000))`,
+		IdempotencyTTL.Seconds())
+	// A failed prune only delays it: the statement that follows reports a
+	// broken database, and expired records are taken over anyway.
+	_ = err
 }
 
 // FinishIdempotent stores the answer to replay.
