@@ -5,8 +5,11 @@ package services
 // An employee sees a person when one of the person's WeCom external
 // contacts is followed (wecom_follows, not deleted):
 //   - staff: by the employee;
-//   - managers: by a member of one of their departments (staff_roles);
+//   - managers: by themselves or a member of one of their departments
+//     (staff_roles) or of a department below one of them (managedEmployees);
 //   - admins: always.
+// The admin console (console_access.go) applies the same rule over marketing
+// users instead of one external_userid.
 // A person the viewer may not see is answered ENOTFOUND, exactly as one that
 // does not exist, so guessing ids tells nothing.
 //
@@ -35,12 +38,21 @@ const accessCTE = `WITH t AS (
         SELECT 1 FROM identities x
         JOIN wecom_follows f ON f.corp_id = $1 AND f.external_userid = x.key AND f.deleted_at IS NULL
         WHERE x.user_id = t.user_id AND x.kind = 'wecom_external_userid' AND x.scope = $1
-          AND (f.userid = $2 OR (v.role = 'manager' AND EXISTS (
-              SELECT 1 FROM wecom_employees e
-              WHERE e.corp_id = $1 AND e.userid = f.userid AND e.departments::bigint[] && v.depts))))) AS allowed
+          AND (f.userid = $2 OR (v.role = 'manager' AND f.userid IN (` + managedEmployees + `))))) AS allowed
     FROM t CROSS JOIN v
 )
 `
+
+// managedEmployees is the SQL of the employees who are members of a
+// manager's departments or of any department below them: a manager of 销售部
+// also manages 销售一组. $1 is the corp id, v.depts the manager's department
+// ids (a bigint[] column of a row v the enclosing query provides).
+const managedEmployees = `SELECT e.userid FROM wecom_employees e WHERE e.corp_id = $1 AND e.departments::bigint[] && ARRAY(
+    WITH RECURSIVE d(id) AS (
+        SELECT unnest(v.depts)
+        UNION SELECT c.id FROM wecom_departments c JOIN d ON c.parent_id = d.id
+        WHERE c.corp_id = $1 AND c.deleted_at IS NULL)
+    SELECT id FROM d)`
 
 // access is the row accessCTE yields.
 type access struct {

@@ -12,7 +12,9 @@ import (
 // them see. The rule is the sidebar's (access.go): a marketing user is
 // visible when one of its WeCom customers is followed by the operator
 // (staff), by a member of one of their departments (managers), or always
-// (admins); it is restated here over users instead of one external_userid. Local bootstrap accounts carry no corp and no departments: a
+// (admins); it is restated here over users instead of one external_userid,
+// with the same definition of a manager's employees (managedEmployees).
+// Local bootstrap accounts carry no corp and no departments: a
 // local admin sees everything, a local manager no customers at all (a
 // manager's scope is departments, and only WeCom employees belong to any).
 type Operator struct {
@@ -70,17 +72,16 @@ func visible(a int) string {
 }
 
 // scopeOf works out whose customers the operator sees: admins everyone,
-// managers the employees of their departments (as the sidebar), staff
-// themselves.
+// managers themselves and the employees of their departments and the
+// departments below (as the sidebar), staff themselves.
 func scopeOf(ctx context.Context, q sqlx.QueryerContext, v Operator) (scope, error) {
 	switch {
 	case v.Role == RoleAdmin:
 		return scope{all: true}, nil
 	case v.Role == RoleManager && len(v.DepartmentIDs) > 0:
 		var ids []string
-		err := sqlx.SelectContext(ctx, q, &ids, `SELECT userid FROM wecom_employees
-WHERE corp_id = $1 AND departments::bigint[] && $2::bigint[]
-UNION SELECT $3`, v.CorpID, pq.Array(v.DepartmentIDs), v.ID)
+		err := sqlx.SelectContext(ctx, q, &ids, `SELECT m.userid FROM (SELECT $2::bigint[] AS depts) v
+CROSS JOIN LATERAL (`+managedEmployees+`) m UNION SELECT $3`, v.CorpID, pq.Array(v.DepartmentIDs), v.ID)
 		if err != nil {
 			return scope{}, fmt.Errorf("console: scope: %w", err)
 		}
