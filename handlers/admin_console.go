@@ -56,6 +56,8 @@ type ConsoleDeps struct {
 	BaseURL string
 	// OAQR manages Official Account channel QR codes (admin_oaqr.go).
 	OAQR OAQRCodes
+	// MemberTags syncs member levels to WeCom corp tags (admin_members_tags.go).
+	MemberTags MemberTags
 }
 
 // StaffAccounts serves admin sessions of both kinds: local accounts, and

@@ -36,6 +36,7 @@ func (h *consoleHandler) registerMembers(g *gin.RouterGroup) {
 	g.POST("/members/rules", h.setRule)
 	g.POST("/members/settle", h.settleGrowth)
 	g.POST("/users/:id/growth", h.adjustGrowth)
+	h.registerMemberTags(g)
 }
 
 func (h *consoleHandler) listMembers(c *gin.Context) {
@@ -79,6 +80,10 @@ func (h *consoleHandler) renderMembers(c *gin.Context, status int, flash *admin.
 	}
 	for _, m := range members {
 		vm.Members = append(vm.Members, admin.MemberRowVM{UserID: m.UserID, Points: m.Points, Level: m.Level})
+	}
+	if vm.Tags, err = h.levelTagsVM(c, levels); err != nil {
+		web.Fail(c, err)
+		return
 	}
 	web.Render(c, status, admin.MembersPage(vm))
 }

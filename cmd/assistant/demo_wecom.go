@@ -25,6 +25,8 @@ type wecomRuntime struct {
 	worker   *services.InboxWorker
 	demo     *demo     // nil unless demo mode
 	redis    io.Closer // the token cache's client when REDIS_URL is set
+	// memberTags syncs member levels to WeCom corp tags (page and worker).
+	memberTags *services.MemberTagService
 	// oaReplies answers OA QR code scans (set by buildEngine before register)
 	oaReplies handlers.PassiveReplies
 	// routes are the GET paths the engine serves, so demo mode prints only
@@ -46,6 +48,7 @@ func startWeCom(ctx context.Context, cfg Config, log *slog.Logger, db *database,
 	w.inbox = services.NewInboxService(db.DB, secrets.PII, audit)
 	w.proc = services.NewEventProcessor(db.DB, secrets.PII, shared.ids, w.provider, log)
 	w.worker = services.NewInboxWorker(w.inbox, w.proc, log)
+	w.memberTags = services.NewMemberTagService(db.DB, audit, w.provider, log)
 	d, err := startDemo(ctx, cfg, log, db, w)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,7 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	log.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
 	wc.start(ctx, cfg.BaseURL, stdout)
 	defer startAutomation(ctx, log, db, shared, wc, cfg.BaseURL)()
+	defer startMemberTags(ctx, wc)()
 	err = web.ServeWithTimeouts(ctx, ln, engine, 15*time.Second, internal.timeouts)
 	log.Info("server stopped")
 	return err
@@ -128,7 +129,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 			Segments:  segments,
 			MassMessages: services.NewMassMessageService(db.DB, audit, segments, forms,
 				services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), wc.provider, cfg.BaseURL),
-			OAQR: oaqr},
+			OAQR: oaqr, MemberTags: wc.memberTags},
 		Forms:   formDeps(cfg, db, secrets, shared, forms, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
 		Sidebar: sidebarDeps(cfg, db, secrets, shared, forms, tasks, wc),
