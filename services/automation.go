@@ -226,7 +226,7 @@ func (s *AutomationService) CreateRule(ctx context.Context, v Operator, in Autom
 		return AutomationRule{}, err
 	}
 	var id int64
-	err = s.ruleTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.ruleTx(ctx, 0, in.Enabled, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &id, `INSERT INTO automation_rules (name, enabled, active_since, moment_kind, form_id, channel,
     action, tag_id, tag_name, employees, max_per_employee, points, created_by)
 VALUES ($1, $2, $3, $4, nullif($5, 0), $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`, in.Name, in.Enabled, s.now(),
@@ -254,7 +254,7 @@ func (s *AutomationService) UpdateRule(ctx context.Context, v Operator, id int64
 	if err != nil {
 		return err
 	}
-	return s.ruleTx(ctx, func(tx *sqlx.Tx) error {
+	return s.ruleTx(ctx, id, in.Enabled, func(tx *sqlx.Tx) error {
 		// re-enabling starts a new "from now on": the moments in between are history
 		res, err := tx.ExecContext(ctx, `UPDATE automation_rules SET name = $2, moment_kind = $3, form_id = nullif($4, 0),
     channel = $5, action = $6, tag_id = $7, tag_name = $8, employees = $9, max_per_employee = $10, points = $11,
@@ -275,7 +275,7 @@ func (s *AutomationService) SetRuleEnabled(ctx context.Context, v Operator, id i
 	if err := v.requireRole(RoleAdmin); err != nil {
 		return err
 	}
-	return s.ruleTx(ctx, func(tx *sqlx.Tx) error {
+	return s.ruleTx(ctx, id, on, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE automation_rules SET
     active_since = CASE WHEN $2 AND NOT enabled THEN $3 ELSE active_since END, enabled = $2, updated_at = $3
 WHERE id = $1`, id, on, s.now())
@@ -293,7 +293,7 @@ func (s *AutomationService) DeleteRule(ctx context.Context, v Operator, id int64
 	if err := v.requireRole(RoleAdmin); err != nil {
 		return err
 	}
-	return s.ruleTx(ctx, func(tx *sqlx.Tx) error {
+	return s.ruleTx(ctx, id, false, func(tx *sqlx.Tx) error {
 		var name string
 		if err := tx.GetContext(ctx, &name, `DELETE FROM automation_rules WHERE id = $1 RETURNING name`, id); err != nil {
 			return wrapErr("automation: delete", notFound(err, "规则"))
