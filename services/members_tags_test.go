@@ -224,3 +224,43 @@ func TestBindLevelTag(t *testing.T) {
 		t.Fatalf("a manager binding = %v, want EFORBIDDEN", err)
 	}
 }
+
+// The running worker picks up a binding at once (Wake), which tags the
+// members already at the level; finished jobs are swept after a day.
+func TestMemberTagWorkerWakesAndSweeps(t *testing.T) {
+	e := newTagEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.tags.RunWorker(ctx, time.Minute) }()
+	defer func() { cancel(); <-done }()
+	e.grow(t, 1200) // no level has a tag yet: nothing queued
+	var jobs int
+	tagMust(t, e.db.Get(&jobs, `SELECT count(*) FROM member_tag_jobs`))
+	if jobs != 0 {
+		t.Fatalf("%d jobs queued while no level has a tag", jobs)
+	}
+	if _, err := e.tags.CreateLevelTags(context.Background(), e.admin); err != nil {
+		t.Fatal(err)
+	}
+	silver := e.levelTag(t, "银卡会员")
+	deadline := time.Now().Add(10 * time.Second)
+	settled := func() bool {
+		var open int
+		tagMust(t, e.db.Get(&open, `SELECT count(*) FROM member_tag_jobs WHERE state <> 'done'`))
+		rel := e.relationTags(t)
+		return open == 0 && slices.Contains(rel["zhangsan"], silver) && slices.Contains(rel["lisi"], silver)
+	}
+	for !settled() {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker did not tag the member at the bound level")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err := e.db.Exec(`UPDATE member_tag_jobs SET updated_at = now() - interval '2 days' WHERE state = 'done'`)
+	tagMust(t, err)
+	tagMust(t, e.tags.sweepDone(context.Background()))
+	tagMust(t, e.db.Get(&jobs, `SELECT count(*) FROM member_tag_jobs`))
+	if jobs != 0 {
+		t.Fatalf("%d finished jobs left after the sweep", jobs)
+	}
+}

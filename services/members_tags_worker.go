@@ -50,11 +50,19 @@ func (s *MemberTagService) Wake() {
 }
 
 // RunWorker syncs due jobs until ctx ends; every instance may run one (jobs
-// are claimed with SKIP LOCKED and a lease).
+// are claimed with SKIP LOCKED and a lease). Now and then it drops finished
+// jobs, which only matter while they run.
 func (s *MemberTagService) RunWorker(ctx context.Context, poll time.Duration) {
+	var swept time.Time
 	for {
 		if _, err := s.ProcessDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("member tags: worker", "err", err)
+		}
+		if time.Since(swept) > time.Hour {
+			swept = time.Now()
+			if err := s.sweepDone(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("member tags: sweep", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -80,6 +88,15 @@ func (s *MemberTagService) ProcessDue(ctx context.Context) (int, error) {
 		}
 	}
 	return n, ctx.Err()
+}
+
+// sweepDone removes jobs finished more than a day ago.
+func (s *MemberTagService) sweepDone(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM member_tag_jobs WHERE state = 'done' AND updated_at < now() - interval '1 day'`)
+	if err != nil {
+		return fmt.Errorf("member tags: sweep: %w", err)
+	}
+	return nil
 }
 
 // claim leases the oldest due job and counts the attempt.
