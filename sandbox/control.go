@@ -39,6 +39,20 @@ func (s *Sandbox) routePeople(mux *http.ServeMux) {
 	}) (any, error) {
 		return okJSON(), s.DeleteEmployee(in.UserID)
 	}))
+	mux.HandleFunc("POST /api/employees/update", jsonBody(func(in EmployeeUpdate) (any, error) { return s.UpdateEmployee(in) }))
+	mux.HandleFunc("POST /api/departments/update", jsonBody(func(in DepartmentUpdate) (any, error) { return s.UpdateDepartment(in) }))
+	mux.HandleFunc("POST /api/departments/delete", jsonBody(func(in struct {
+		ID int `json:"id"`
+	}) (any, error) {
+		return okJSON(), s.DeleteDepartment(in.ID)
+	}))
+	mux.HandleFunc("POST /api/groups/update", jsonBody(func(in GroupChatUpdate) (any, error) { return okJSON(), s.UpdateGroupChat(in) }))
+	mux.HandleFunc("POST /api/tags/rename", jsonBody(func(in struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}) (any, error) {
+		return s.RenameCorpTag(in.ID, in.Name)
+	}))
 	mux.HandleFunc("POST /api/departments", jsonCreate(func(in NewDepartment) (any, error) { return s.CreateDepartment(in) }))
 	mux.HandleFunc("GET /api/departments", jsonAPI(func(*http.Request) (any, error) { return s.Departments(), nil }))
 }

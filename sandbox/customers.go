@@ -15,6 +15,9 @@ type AddCustomerInput struct {
 	RemarkMobiles  []string `json:"remark_mobiles,omitempty"`
 	AddWay         int      `json:"add_way,omitempty"`         // default 1 (scan QR)
 	NoWelcomeCode  bool     `json:"no_welcome_code,omitempty"` // e.g. a console-configured welcome message
+	// Half: the customer added the employee without verification and the
+	// employee has not added them back: add_half_external_contact.
+	Half bool `json:"half,omitempty"`
 }
 
 // AddCustomerResult is what the add_external_contact event carried.
@@ -54,7 +57,11 @@ func (s *Sandbox) AddCustomer(in AddCustomerInput) (AddCustomerResult, error) {
 		res.WelcomeCode = s.mintWelcome(e.UserID, p.ExternalUserID)
 		extra = append(extra, text("WelcomeCode", res.WelcomeCode))
 	}
-	s.emitContactChange("add_external_contact", e.UserID, p.ExternalUserID, extra...)
+	change := "add_external_contact"
+	if in.Half {
+		change = "add_half_external_contact"
+	}
+	s.emitContactChange(change, e.UserID, p.ExternalUserID, extra...)
 	res.CallbackID = s.w.Callbacks[len(s.w.Callbacks)-1].ID
 	return res, nil
 }
