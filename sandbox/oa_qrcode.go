@@ -295,7 +295,8 @@ func (s *Sandbox) showQRCode(w http.ResponseWriter, r *http.Request) {
 // qrContentURL is what the QR code encodes (qrcode/create's url).
 func qrContentURL(ticket string) string { return "https://weixin.qq.com/q/" + ticket[2:26] }
 
-// routeOAQR installs the QR image and the scan-with-reply control.
+// routeOAQR installs the QR image, the scan-with-reply control and the
+// template controls.
 func (s *Sandbox) routeOAQR(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cgi-bin/showqrcode", s.showQRCode)
 	mux.HandleFunc("POST /api/oa/qr-scan", jsonStatus(http.StatusOK, func(r *http.Request) (any, error) {
@@ -306,6 +307,7 @@ func (s *Sandbox) routeOAQR(mux *http.ServeMux) {
 		return s.ScanQRCode(r.Context(), in)
 	}))
 	mux.HandleFunc("GET /api/oa/qr-replies", jsonAPI(func(*http.Request) (any, error) { return s.QRReplies(), nil }))
+	s.routeOATemplates(mux)
 }
 
 // oaQRCodeCreate: POST /cgi-bin/qrcode/create (QR_SCENE, QR_STR_SCENE,

@@ -8,20 +8,21 @@ import (
 // officialHost is api.weixin.qq.com: Official Account and mini-program APIs.
 func (s *Sandbox) officialHost() http.Handler {
 	r := map[string]route{
-		"/cgi-bin/token":                   {authNone, s.oaGetToken},
-		"/cgi-bin/stable_token":            {authNone, s.oaStableToken},
-		"/cgi-bin/ticket/getticket":        {authOA, s.oaJSAPITicket},
-		"/cgi-bin/user/info":               {authOA, s.oaUserInfo},
-		"/cgi-bin/user/info/batchget":      {authOA, s.oaUserInfoBatch},
-		"/cgi-bin/user/get":                {authOA, s.oaUserGet},
-		"/cgi-bin/qrcode/create":           {authOA, s.oaQRCodeCreate},
-		"/cgi-bin/message/template/send":   {authOA, s.oaTemplateSend},
-		"/sns/oauth2/access_token":         {authNone, s.snsAccessToken},
-		"/sns/oauth2/refresh_token":        {authNone, s.snsRefreshToken},
-		"/sns/auth":                        {authSNS, s.snsAuth},
-		"/sns/userinfo":                    {authSNS, s.snsUserInfo},
-		"/sns/jscode2session":              {authNone, s.mpCode2Session},
-		"/wxa/business/getuserphonenumber": {authMP, s.mpPhoneNumber},
+		"/cgi-bin/token":                             {authNone, s.oaGetToken},
+		"/cgi-bin/stable_token":                      {authNone, s.oaStableToken},
+		"/cgi-bin/ticket/getticket":                  {authOA, s.oaJSAPITicket},
+		"/cgi-bin/user/info":                         {authOA, s.oaUserInfo},
+		"/cgi-bin/user/info/batchget":                {authOA, s.oaUserInfoBatch},
+		"/cgi-bin/user/get":                          {authOA, s.oaUserGet},
+		"/cgi-bin/qrcode/create":                     {authOA, s.oaQRCodeCreate},
+		"/cgi-bin/message/template/send":             {authOA, s.oaTemplateSend},
+		"/cgi-bin/template/get_all_private_template": {authOA, s.oaTemplateList},
+		"/sns/oauth2/access_token":                   {authNone, s.snsAccessToken},
+		"/sns/oauth2/refresh_token":                  {authNone, s.snsRefreshToken},
+		"/sns/auth":                                  {authSNS, s.snsAuth},
+		"/sns/userinfo":                              {authSNS, s.snsUserInfo},
+		"/sns/jscode2session":                        {authNone, s.mpCode2Session},
+		"/wxa/business/getuserphonenumber":           {authMP, s.mpPhoneNumber},
 	}
 	return &apiHost{s: s, name: "official", routes: r}
 }
@@ -193,41 +194,6 @@ func indexOf(fans []*Person, p *Person) int {
 		}
 	}
 	return -1
-}
-
-// oaTemplateSend: POST /cgi-bin/message/template/send; records the outbox
-// entry and fires TEMPLATESENDJOBFINISH. client_msg_id dedups.
-func (s *Sandbox) oaTemplateSend(c *call) (any, *apiError) {
-	var req struct {
-		ToUser      string `json:"touser"`
-		TemplateID  string `json:"template_id"`
-		ClientMsgID string `json:"client_msg_id"`
-	}
-	if aerr := c.decode(&req); aerr != nil {
-		return nil, aerr
-	}
-	p := s.w.byOAOpenID[req.ToUser]
-	switch {
-	case p == nil:
-		return nil, apiErr(40003, "invalid openid")
-	case req.TemplateID == "":
-		return nil, apiErr(40037, "invalid template_id")
-	case !p.Subscribed:
-		return nil, apiErr(43004, "require subscribe")
-	}
-	if req.ClientMsgID != "" {
-		for _, e := range s.w.Outbox {
-			if e.Kind == OutboxTemplate && e.Keys["client_msg_id"] == req.ClientMsgID {
-				return map[string]any{"errcode": 0, "errmsg": "ok", "msgid": e.Keys["msgid"]}, nil
-			}
-		}
-	}
-	s.w.MsgSeq++
-	msgID := 200000000 + s.w.MsgSeq
-	s.addOutbox(OutboxTemplate, map[string]any{"touser": req.ToUser, "msgid": msgID, "client_msg_id": req.ClientMsgID,
-		"template_id": req.TemplateID}, c.body)
-	s.emitOA(p, "TEMPLATESENDJOBFINISH", num("MsgID", msgID), text("Status", "success"))
-	return map[string]any{"errcode": 0, "errmsg": "ok", "msgid": msgID}, nil
 }
 
 // sortFans orders fans by subscription time, then id, for user/get paging.

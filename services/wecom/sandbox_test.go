@@ -186,7 +186,8 @@ func TestSandboxOfficialAccountAndMiniProgram(t *testing.T) {
 		if b := must(c.OAUsersBatch(ctx, ids[:1]))(t); len(b) != 1 {
 			t.Errorf("OAUsersBatch = %+v", b)
 		}
-		if _, err := c.OASendTemplate(ctx, TemplateMessage{ToOpenID: ids[0], TemplateID: "tpl", Data: map[string]string{"thing1": "x"}}); err != nil {
+		if _, err := c.OASendTemplate(ctx, TemplateMessage{ToOpenID: ids[0], TemplateID: sandbox.TemplateActivity,
+			Data: map[string]string{"thing1": "x", "time2": "2026年12月1日", "thing3": "上海"}}); err != nil {
 			t.Error(err)
 		}
 	} else {
