@@ -239,6 +239,26 @@ func TestSharedCacheTwoInstancesColdFetchOneToken(t *testing.T) {
 	})
 }
 
+// JS-SDK tickets are shared the same way: two instances, one ticket of each
+// kind.
+func TestSharedCacheTicketsOncePerDeployment(t *testing.T) {
+	forEachShared(t, func(t *testing.T, b sharedBackend) {
+		sb := sandboxFor(t, 0)
+		corp := sb.Options().Corp.CorpID
+		for _, c := range []*Client{clientOn(t, sb, b.instance(corp)), clientOn(t, sb, b.instance(corp))} {
+			if _, err := c.ConfigSignature(context.Background(), "https://ma.example.com/sidebar"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.AgentConfigSignature(context.Background(), "https://ma.example.com/sidebar"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a, g := sb.Hits("/cgi-bin/get_jsapi_ticket"), sb.Hits("/cgi-bin/ticket/get"); a != 1 || g != 1 {
+			t.Fatalf("ticket fetches: corp %d, agent %d; want 1 each", a, g)
+		}
+	})
+}
+
 // Tokens are refreshed before WeChat expires them: a 4 s token is cached for
 // half its life, so the next call after 2 s fetches a new one while the old
 // is still good (no 42001 round trip).
