@@ -34,6 +34,12 @@ func TestAutomationRulePages(t *testing.T) {
 	if err := env.db.Get(&id, `SELECT id::text FROM automation_rules`); err != nil {
 		t.Fatal(err)
 	}
+	env.exec(`INSERT INTO automation_executions (rule_id, moment_id, state, attempts, outcome, errcode)
+VALUES ($1::bigint, 1, 'failed', 5, '企业微信返回错误 60020（message/send）', 60020)`, id)
+	show := env.do(http.MethodGet, "/admin/automation/"+id, "manager", nil).Body.String()
+	if !strings.Contains(show, `data-testid="rule-failed">1<`) || !strings.Contains(show, `data-testid="execution-errcode">60020<`) {
+		t.Errorf("the rule page does not show the failure with its errcode")
+	}
 	list := env.do(http.MethodGet, "/admin/automation", "manager", nil).Body.String()
 	if !strings.Contains(list, "注册提醒") || strings.Contains(list, `data-testid="rule-toggle"`) {
 		t.Error("managers see the rule without the admin's buttons")
