@@ -39,6 +39,7 @@ func (s *Sandbox) routePeople(mux *http.ServeMux) {
 	}) (any, error) {
 		return okJSON(), s.DeleteEmployee(in.UserID)
 	}))
+	mux.HandleFunc("POST /api/licences", jsonBody(func(in LicenceInput) (any, error) { return okJSON(), s.SetLicences(in) }))
 	mux.HandleFunc("POST /api/employees/update", jsonBody(func(in EmployeeUpdate) (any, error) { return s.UpdateEmployee(in) }))
 	mux.HandleFunc("POST /api/departments/update", jsonBody(func(in DepartmentUpdate) (any, error) { return s.UpdateDepartment(in) }))
 	mux.HandleFunc("POST /api/departments/delete", jsonBody(func(in struct {

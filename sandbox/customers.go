@@ -61,6 +61,9 @@ func (s *Sandbox) AddCustomer(in AddCustomerInput) (AddCustomerResult, error) {
 	if in.Half {
 		change = "add_half_external_contact"
 	}
+	if !s.licensed(e.UserID, true) {
+		return res, nil // WeCom sends no add event for a member without an interop account
+	}
 	s.emitContactChange(change, e.UserID, p.ExternalUserID, extra...)
 	res.CallbackID = s.w.Callbacks[len(s.w.Callbacks)-1].ID
 	return res, nil

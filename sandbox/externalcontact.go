@@ -101,6 +101,9 @@ func (s *Sandbox) ecList(c *call) (any, *apiError) {
 	if e == nil {
 		return nil, apiErr(60111, "userid not found").with("external_userid", []string{})
 	}
+	if !s.licensed(e.UserID, true) {
+		return nil, errNoInterop().with("external_userid", []string{})
+	}
 	follows := s.w.followsBy[strings.ToLower(e.UserID)]
 	if len(follows) == 0 {
 		return nil, apiErr(84061, "not external contact").with("external_userid", []string{})
@@ -129,6 +132,9 @@ func (s *Sandbox) ecGet(c *call) (any, *apiError) {
 	follows := s.w.followsOf[id]
 	if len(follows) == 0 {
 		return nil, &apiError{Code: 84061, Msg: "not external contact", Extra: empty}
+	}
+	if follows = s.licensedFollows(follows); len(follows) == 0 {
+		return nil, &apiError{Code: 701008, Msg: errNoInterop().Msg, Extra: empty}
 	}
 	offset, aerr := s.decodeCursor(c.param("cursor"), "get", id)
 	if aerr != nil {
@@ -182,14 +188,21 @@ func (s *Sandbox) ecBatchGetByUser(c *call) (any, *apiError) {
 	}
 	limit = min(limit, 100)
 	var lists [][]*Follow
-	total := 0
+	total, licensed := 0, 0
 	for _, u := range req.UserIDList {
 		if s.w.employee(u) == nil {
 			return nil, empty(apiErr(60111, "userid not found: "+u))
 		}
+		if !s.licensed(u, true) {
+			continue // unlicensed members are skipped
+		}
+		licensed++
 		l := s.w.followsBy[strings.ToLower(u)]
 		lists = append(lists, l)
 		total += len(l)
+	}
+	if licensed == 0 {
+		return nil, empty(errNoInterop())
 	}
 	scope := strings.ToLower(strings.Join(req.UserIDList, ","))
 	offset, aerr := s.decodeCursor(req.Cursor, "batch", scope)

@@ -35,7 +35,8 @@ func (s *Sandbox) ecGroupChatList(c *call) (any, *apiError) {
 	}
 	all := []item{}
 	for _, g := range s.w.GroupChats {
-		ownerOK := len(owners) == 0 || slices.ContainsFunc(owners, func(o string) bool { return strings.EqualFold(o, g.Owner) })
+		ownerOK := (len(owners) == 0 || slices.ContainsFunc(owners, func(o string) bool { return strings.EqualFold(o, g.Owner) })) &&
+			s.licensed(g.Owner, true)
 		if !g.Dismissed && ownerOK && (req.StatusFilter == 0 || g.Status == req.StatusFilter) {
 			all = append(all, item{g.ChatID, g.Status})
 		}
@@ -78,6 +79,9 @@ func (s *Sandbox) ecGroupChatGet(c *call) (any, *apiError) {
 	g := s.w.chatByID[req.ChatID]
 	if g == nil || g.Dismissed {
 		return nil, apiErr(40050, "chatid not found")
+	}
+	if !s.licensed(g.Owner, true) {
+		return nil, errNoInterop()
 	}
 	members := make([]chatMemberBody, 0, len(g.Members))
 	for _, m := range g.Members {

@@ -69,6 +69,11 @@ func (s *Sandbox) serveAuthorize(w http.ResponseWriter, r *http.Request, page *t
 		return
 	}
 	if pick := q.Get("sandbox_pick"); pick != "" {
+		if a.wecom && s.withoutBasicAccount(pick) {
+			// what the WeCom client shows a member without a basic account
+			http.Error(w, "联系服务商购买基础帐号 (this member has no basic licence)", http.StatusForbidden)
+			return
+		}
 		code, ok := s.oauthCode(a, pick)
 		if !ok {
 			http.Error(w, "sandbox_pick: no such person or employee: "+pick, http.StatusNotFound)

@@ -31,6 +31,9 @@ type world struct {
 	Sidebar     SidebarContext      `json:"sidebar"`
 	OACampaigns *oaCampaigns        `json:"oa_campaigns,omitempty"` // oa_qrcode.go, oa_template.go
 
+	// LicenceMode is "thirdparty" when interface licences apply (licences.go).
+	LicenceMode string `json:"licence_mode,omitempty"`
+
 	// MassMsgs is the 企业群发 state (massmsg.go), created on first use.
 	MassMsgs *massMsgs `json:"mass_msgs,omitempty"`
 
@@ -62,17 +65,18 @@ type Department struct {
 
 // Employee is a WeCom member of the corp.
 type Employee struct {
-	UserID          string `json:"userid"`
-	Name            string `json:"name"`
-	Department      []int  `json:"department"`
-	Position        string `json:"position"`
-	Mobile          string `json:"mobile"`
-	Gender          string `json:"gender"` // a string on the wire: "0" "1" "2"
-	Email           string `json:"email"`
-	Status          int    `json:"status"` // 1 active, 2 disabled, 4 not activated, 5 left
-	CustomerContact bool   `json:"customer_contact"`
-	OpenUserID      string `json:"open_userid"`
-	Avatar          string `json:"avatar"`
+	UserID          string   `json:"userid"`
+	Name            string   `json:"name"`
+	Department      []int    `json:"department"`
+	Position        string   `json:"position"`
+	Mobile          string   `json:"mobile"`
+	Gender          string   `json:"gender"` // a string on the wire: "0" "1" "2"
+	Email           string   `json:"email"`
+	Status          int      `json:"status"` // 1 active, 2 disabled, 4 not activated, 5 left
+	CustomerContact bool     `json:"customer_contact"`
+	OpenUserID      string   `json:"open_userid"`
+	Avatar          string   `json:"avatar"`
+	Licence         *Licence `json:"licence,omitempty"` // nil: both accounts (licences.go)
 }
 
 // Person is a WeChat user: a potential customer, OA fan and mini-program user.

@@ -176,15 +176,20 @@ func (s *Sandbox) wecomMessageSend(c *call) (any, *apiError) {
 	if len(valid) == 0 && req.ToParty == "" && req.ToTag == "" {
 		return nil, apiErr(81013, "UserID, DepartmentID, TagID all invalid")
 	}
+	valid, unlicensed := s.splitLicensed(valid)
 	s.w.MsgSeq++
-	s.addOutbox(OutboxAppMessage, map[string]any{"touser": strings.Join(valid, "|"), "msgtype": req.MsgType}, c.body)
+	if len(valid) > 0 || req.ToParty != "" || req.ToTag != "" {
+		s.addOutbox(OutboxAppMessage, map[string]any{"touser": strings.Join(valid, "|"), "msgtype": req.MsgType}, c.body)
+	}
 	return struct {
 		okBody
-		InvalidUser  string `json:"invaliduser"`
-		InvalidParty string `json:"invalidparty"`
-		InvalidTag   string `json:"invalidtag"`
-		MsgID        string `json:"msgid"`
-	}{ok(), strings.Join(invalid, "|"), "", "", deriveHex(s.w.Seed, "msgid", uint64(s.w.MsgSeq), 24)}, nil
+		InvalidUser    string `json:"invaliduser"`
+		InvalidParty   string `json:"invalidparty"`
+		InvalidTag     string `json:"invalidtag"`
+		UnlicensedUser string `json:"unlicenseduser,omitempty"`
+		MsgID          string `json:"msgid"`
+	}{ok(), strings.Join(invalid, "|"), "", "", strings.Join(unlicensed, "|"),
+		deriveHex(s.w.Seed, "msgid", uint64(s.w.MsgSeq), 24)}, nil
 }
 
 // splitReceivers resolves "a|b|@all"; invalid userids come back lower-cased.

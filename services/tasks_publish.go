@@ -99,7 +99,9 @@ func (s *TaskService) send(ctx context.Context, t Task, users []string) (wecom.S
 			return all, err
 		}
 		all.MsgID = appendMsgID(all.MsgID, res.MsgID)
+		// members without an interface licence are not reached either
 		all.InvalidUsers = append(all.InvalidUsers, res.InvalidUsers...)
+		all.InvalidUsers = append(all.InvalidUsers, res.UnlicensedUsers...)
 	}
 	return all, nil
 }

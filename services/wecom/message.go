@@ -5,9 +5,9 @@ import (
 	"errors"
 	"strings"
 
-	msgReq "github.com/ArtisanCloud/PowerWeChat/v3/src/work/message/request"
-
+	"github.com/ArtisanCloud/PowerWeChat/v3/src/kernel/response"
 	"github.com/ArtisanCloud/PowerWeChat/v3/src/work"
+	msgReq "github.com/ArtisanCloud/PowerWeChat/v3/src/work/message/request"
 )
 
 // AppMessage is an app message (应用消息) to members. Exactly one of Text,
@@ -26,10 +26,13 @@ type TextCard struct {
 }
 
 // SendResult lists receivers WeCom skipped; a partly invalid list still
-// sends (all invalid gives *APIError 81013).
+// sends (all invalid gives *APIError 81013). UnlicensedUsers are members
+// without an interface licence (third-party and 代开发 apps): WeCom accepts
+// the message but does not deliver it to them.
 type SendResult struct {
-	MsgID        string
-	InvalidUsers []string
+	MsgID           string
+	InvalidUsers    []string
+	UnlicensedUsers []string
 }
 
 // SendAppMessage sends an app message as Config.AgentID (the SDK does not
@@ -54,14 +57,27 @@ func (c *Client) SendAppMessage(ctx context.Context, m AppMessage) (SendResult, 
 	default:
 		return SendResult{}, errors.New("wecom: message/send: empty message")
 	}
+	// Sent through the Message client's BaseClient (token, refresh-and-retry
+	// and base URL still apply) because the SDK's ResponseMessageSend has no
+	// unlicenseduser field (v3.4.41), and members skipped for want of a
+	// licence must not count as reached.
 	return onWork(ctx, c, c.agent, func(app *work.Work) (SendResult, error) {
-		res, err := app.Message.Send(ctx, payload)
+		var res struct {
+			response.ResponseWork
+			InvalidUser    string `json:"invaliduser"`
+			UnlicensedUser string `json:"unlicenseduser"`
+			MsgID          string `json:"msgid"`
+		}
+		_, err := app.Message.BaseClient.HttpPostJson(ctx, "cgi-bin/message/send", payload, nil, nil, &res)
 		if err := check("message/send", err, res.ErrCode, res.ErrMsg); err != nil {
 			return SendResult{}, err
 		}
 		out := SendResult{MsgID: res.MsgID}
 		if res.InvalidUser != "" {
 			out.InvalidUsers = strings.Split(res.InvalidUser, "|")
+		}
+		if res.UnlicensedUser != "" {
+			out.UnlicensedUsers = strings.Split(res.UnlicensedUser, "|")
 		}
 		return out, nil
 	})
