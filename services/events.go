@@ -122,6 +122,11 @@ func IsPermanent(err error) bool {
 // Process handles one inbox item. Errors are transient (retry later) unless
 // IsPermanent.
 func (p *EventProcessor) Process(ctx context.Context, it InboxItem) error {
+	if it.Source == SourceOA {
+		if done, err := p.templateJobFinished(ctx, it.Payload); done { // templatemsg_finish.go
+			return err
+		}
+	}
 	var ev callbackEvent
 	if err := xml.Unmarshal(it.Payload, &ev); err != nil {
 		return permanent("events: decode item %d: %v", it.ID, err)

@@ -254,11 +254,17 @@ func qrCodeError(err error) error {
 
 // formTitle checks that slug is a published form ("" for none).
 func (s *OAQRCodeService) formTitle(ctx context.Context, slug string) (string, error) {
+	return publishedFormTitle(ctx, s.db, slug)
+}
+
+// publishedFormTitle returns the title of the published form slug ("" for
+// no slug). Errors: EINVALID.
+func publishedFormTitle(ctx context.Context, db *sqlx.DB, slug string) (string, error) {
 	if slug == "" {
 		return "", nil
 	}
 	var title string
-	err := s.db.GetContext(ctx, &title, `SELECT title FROM forms WHERE slug = $1 AND published`, slug)
+	err := db.GetContext(ctx, &title, `SELECT title FROM forms WHERE slug = $1 AND published`, slug)
 	if ErrorCode(notFound(err, "")) == ENOTFOUND {
 		return "", Invalid("表单不存在或未发布", map[string]string{"form": "表单不存在或未发布"})
 	}
