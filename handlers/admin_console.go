@@ -56,6 +56,8 @@ type ConsoleDeps struct {
 	BaseURL string
 	// OAQR manages Official Account channel QR codes (admin_oaqr.go).
 	OAQR OAQRCodes
+	// TemplateMsgs serves OA template message sends (admin_templatemsg.go).
+	TemplateMsgs TemplateMessages
 	// MemberTags syncs member levels to WeCom corp tags (admin_members_tags.go).
 	MemberTags MemberTags
 }
@@ -104,6 +106,7 @@ func registerConsole(e *gin.Engine, g *gin.RouterGroup, d Deps) {
 	h.registerLifecycle(g)
 	h.registerAutomation(g)
 	h.registerOAQR(g)
+	h.registerTemplateMsgs(g)
 	h.registerSegments(g)
 	h.registerMassMessages(g)
 }

@@ -228,6 +228,9 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	d.MassMessages = services.NewMassMessageService(db, audit, d.Segments.(*services.SegmentService),
 		services.NewFormService(db, audit, "http://example.test"), services.NewAttributor(make([]byte, 32)), env.wechat, "http://example.test")
 	d.OAQR = services.NewOAQRCodeService(db, audit, services.NewAttributor(make([]byte, 32)), "http://example.test")
+	d.TemplateMsgs = services.NewTemplateMessageService(db, audit, services.NewSegmentService(db, audit),
+		services.NewAttributor(make([]byte, 32)), "http://example.test",
+		func(context.Context) (services.TemplateClient, error) { return nil, services.Errorf(services.EUNAVAILABLE, "未连接") })
 	return d
 }
 

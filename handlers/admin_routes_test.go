@@ -65,6 +65,13 @@ var consoleRoutes = map[string]want{
 	"GET /admin/oaqr":                       {200, 200},
 	"POST /admin/oaqr":                      {422, 403},
 	"POST /admin/oaqr/:id/retire":           {404, 403},
+	"GET /admin/templatemsg":                {200, 200},
+	"POST /admin/templatemsg/sync":          {503, 403}, // the OA is not connected in this fixture
+	"GET /admin/templatemsg/new":            {200, 403},
+	"POST /admin/templatemsg":               {422, 403},
+	"GET /admin/templatemsg/:id":            {404, 404},
+	"POST /admin/templatemsg/:id/test":      {404, 403},
+	"POST /admin/templatemsg/:id/start":     {404, 403},
 }
 
 func TestConsoleRoutesByRole(t *testing.T) {

@@ -152,6 +152,7 @@ var adminSections = []struct {
 	{"注册表单", "/admin/forms", false},
 	{"渠道活码", "/admin/channels", false},
 	{"公众号渠道码", "/admin/oaqr", false},
+	{"模板消息", "/admin/templatemsg", false},
 	{"数据同步", "/admin/sync", false},
 	{"连接设置", "/admin/settings", true},
 	{"回调收件箱", "/admin/inbox", true},

@@ -2,6 +2,9 @@ package handlers
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +194,64 @@ func (e *tmEnv) checkSend(t *testing.T, id int64, testSent int) {
 	if err != nil || snd.Status != services.SendDone || snd.Recipients != 1000 {
 		t.Fatalf("send %+v %v", snd, err)
 	}
+}
+
+// The pages end to end over HTTP as the admin: sync the templates, compose
+// a send (fields as text or variables), preview, test send, start; the
+// background runner sends it and the page shows the results. A manager may
+// look but not send.
+func TestTemplateMessagePages(t *testing.T) {
+	e := newTMEnv(t, 5)
+	client, err := e.provider.WeChat(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newConsoleEnv(t, func(d *Deps) {
+		d.Console.TemplateMsgs, d.Console.WeChat = e.svc, FixedWeChat{Client: client}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.svc.RunPending(ctx)
+	if _, err := e.segs.CreateSegment(ctx, services.Operator{Kind: "local", ID: "1", Role: services.RoleAdmin},
+		services.SegmentInput{Name: "粉丝", Filter: services.SegmentFilter{HasKinds: []string{"oa_openid"}}}); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(w *httptest.ResponseRecorder, status int, contains ...string) {
+		t.Helper()
+		if w.Code != status {
+			t.Fatalf("status %d, want %d: %.600s", w.Code, status, w.Body.String())
+		}
+		for _, c := range contains {
+			if !strings.Contains(w.Body.String(), c) {
+				t.Fatalf("page lacks %q: %.2000s", c, w.Body.String())
+			}
+		}
+	}
+	expect(env.do("POST", "/admin/templatemsg/sync", "admin", nil), http.StatusSeeOther)
+	expect(env.do("GET", "/admin/templatemsg", "manager", nil), http.StatusOK, "活动报名成功通知", "thing1")
+	expect(env.do("GET", "/admin/templatemsg/new?template="+sandbox.TemplateActivity, "admin", nil), http.StatusOK, `data-name="time2"`)
+	var segID string
+	if err := e.db.Get(&segID, `SELECT id::text FROM segments ORDER BY id LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"template": {sandbox.TemplateActivity}, "segment": {segID}, "kind_thing1": {"text"}, "text_thing1": {"春季试驾会"},
+		"kind_time2": {"var"}, "var_time2": {"date"}, "kind_thing3": {"text"}, "text_thing3": {""}}
+	expect(env.do("POST", "/admin/templatemsg", "admin", form), http.StatusUnprocessableEntity, "请填写 1–200 个字")
+	form.Set("text_thing3", "上海")
+	w := env.do("POST", "/admin/templatemsg", "admin", form)
+	expect(w, http.StatusSeeOther)
+	show := w.Header().Get("Location")
+	expect(env.do("GET", show, "admin", nil), http.StatusOK, "春季试驾会", "年", "tm-test-form")
+	var openid string
+	if err := e.db.Get(&openid, `SELECT key FROM identities WHERE kind = 'oa_openid' ORDER BY id LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	expect(env.do("POST", show+"/test", "manager", url.Values{"openid": {openid}}), http.StatusForbidden)
+	expect(env.do("POST", show+"/test", "admin", url.Values{"openid": {"o-nobody"}}), http.StatusNotFound)
+	expect(env.do("POST", show+"/test", "admin", url.Values{"openid": {openid}}), http.StatusSeeOther)
+	expect(env.do("POST", show+"/start", "admin", nil), http.StatusSeeOther)
+	e.waitFor("send done", func() bool {
+		return strings.Contains(env.do("GET", show, "admin", nil).Body.String(), "已完成")
+	})
+	expect(env.do("GET", show, "admin", nil), http.StatusOK, `data-testid="tm-sent">5<`, `data-testid="tm-total">5<`)
 }

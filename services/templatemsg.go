@@ -280,6 +280,9 @@ func (s *TemplateMessageService) CreateSend(ctx context.Context, appID string, i
 	if err != nil {
 		return TemplateSend{}, Invalid("人群不存在", map[string]string{"segment": "人群不存在"})
 	}
+	if appID == "" {
+		return TemplateSend{}, Errorf(EUNAVAILABLE, "尚未配置公众号，请管理员在设置页完成配置")
+	}
 	if in.FormSlug != "" {
 		if _, err := publishedFormTitle(ctx, s.db, in.FormSlug); err != nil {
 			return TemplateSend{}, err

@@ -110,6 +110,9 @@ func (s *TemplateMessageService) Preview(ctx context.Context, id int64, openid s
 // job (nothing is recorded as a recipient), audited. Errors: ENOTFOUND,
 // EINVALID (WeChat refused, with its errcode in the message).
 func (s *TemplateMessageService) TestSend(ctx context.Context, id int64, openid string, by Actor) (int64, error) {
+	if openid == "" {
+		return 0, Invalid("请填写测试粉丝的 openid", map[string]string{"openid": "请填写 openid"})
+	}
 	snd, err := s.Send(ctx, id)
 	if err != nil {
 		return 0, err

@@ -29,6 +29,9 @@ type wecomRuntime struct {
 	memberTags *services.MemberTagService
 	// oaReplies answers OA QR code scans (set by buildEngine before register)
 	oaReplies handlers.PassiveReplies
+	// templateSends runs OA template message sends, resuming any left by a
+	// crashed instance (set by buildEngine)
+	templateSends interface{ RunPending(ctx context.Context) }
 	// routes are the GET paths the engine serves, so demo mode prints only
 	// links that work (surfaces built concurrently may not be wired yet).
 	routes map[string]bool
@@ -102,6 +105,10 @@ func (w *wecomRuntime) start(ctx context.Context, base string, stdout io.Writer)
 	w.stopWorkers = cancel
 	w.workers.Add(1)
 	go func() { defer w.workers.Done(); w.worker.Run(wctx) }()
+	if w.templateSends != nil {
+		w.workers.Add(1)
+		go func() { defer w.workers.Done(); w.templateSends.RunPending(wctx) }()
+	}
 	if w.demo != nil {
 		w.workers.Add(1)
 		go func() { defer w.workers.Done(); w.demo.finish(wctx, base, stdout) }()

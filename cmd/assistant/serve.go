@@ -115,6 +115,10 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 	// OA channel QR codes: their pages, and the replies the OA callback answers scans with.
 	oaqr := services.NewOAQRCodeService(db.DB, audit, services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), cfg.BaseURL)
 	wc.oaReplies = oaqr
+	// OA template messages; their sends run in the background (wc.start).
+	tmsgs := services.NewTemplateMessageService(db.DB, audit, segments, services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")),
+		cfg.BaseURL, func(ctx context.Context) (services.TemplateClient, error) { return wc.provider.WeChat(ctx) })
+	wc.templateSends = tmsgs
 	handlers.Register(engine, handlers.Deps{
 		Log: log, Version: version, Assets: assets, DB: db.DB, Landing: wc.landing(),
 		SessionKey: secrets.Session, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
@@ -129,7 +133,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 			Segments:  segments,
 			MassMessages: services.NewMassMessageService(db.DB, audit, segments, forms,
 				services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), wc.provider, cfg.BaseURL),
-			OAQR: oaqr, MemberTags: wc.memberTags},
+			OAQR: oaqr, MemberTags: wc.memberTags, TemplateMsgs: tmsgs},
 		Forms:   formDeps(cfg, db, secrets, shared, forms, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
 		Sidebar: sidebarDeps(cfg, db, secrets, shared, forms, tasks, wc),
