@@ -230,7 +230,9 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	d.OAQR = services.NewOAQRCodeService(db, audit, services.NewAttributor(make([]byte, 32)), "http://example.test")
 	d.TemplateMsgs = services.NewTemplateMessageService(db, audit, services.NewSegmentService(db, audit),
 		services.NewAttributor(make([]byte, 32)), "http://example.test",
-		func(context.Context) (services.TemplateClient, error) { return nil, services.Errorf(services.EUNAVAILABLE, "未连接") })
+		func(context.Context) (services.TemplateClient, error) {
+			return nil, services.Errorf(services.EUNAVAILABLE, "未连接")
+		})
 	return d
 }
 
