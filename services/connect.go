@@ -53,10 +53,15 @@ type WeChatProvider struct {
 	// REDIS_URL is set); by default tokens are kept in PostgreSQL.
 	NewCache func(corpID string) wecom.Cache
 
-	mu        sync.Mutex
-	urls      WeChatBaseURLs
-	cur       *Connection
-	checkedAt time.Time
+	mu         sync.Mutex // guards the fields below; never held over I/O
+	urls       WeChatBaseURLs
+	cur        *Connection
+	checkedAt  time.Time
+	stale      bool   // Invalidate: the next call waits for a fresh read
+	refreshing bool   // a background refresh is running
+	gen        uint64 // bumped by SetBaseURLs: a refresh begun before it is dropped
+
+	refreshMu sync.Mutex // one refresh at a time
 }
 
 // NewWeChatProvider returns a provider over the settings.
@@ -72,39 +77,84 @@ func (p *WeChatProvider) SetBaseURLs(u WeChatBaseURLs) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.urls, p.cur = u, nil
+	p.gen++
 }
 
 // Invalidate makes the next call re-read the settings version.
 func (p *WeChatProvider) Invalidate() {
 	p.mu.Lock()
-	p.checkedAt = time.Time{}
+	p.stale = true
 	p.mu.Unlock()
 }
 
 // Current returns the connection of the saved settings, rebuilding it when
-// their version changed.
+// their version changed. It is on the callback hot path, so once a
+// connection exists it never waits for the database: when the version is
+// older than Recheck, one background refresh re-reads it while every caller
+// goes on with the current connection (a save in another instance shows
+// within Recheck plus one query). Only the first call, and the first after
+// Invalidate (a save in this instance), wait for the read.
 func (p *WeChatProvider) Current(ctx context.Context) (*Connection, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur != nil && time.Since(p.checkedAt) < p.Recheck {
-		return p.cur, nil
+	cur, usable := p.cur, p.cur != nil && !p.stale
+	if usable && time.Since(p.checkedAt) >= p.Recheck && !p.refreshing {
+		p.refreshing = true
+		go p.refreshInBackground()
+	}
+	p.mu.Unlock()
+	if usable {
+		return cur, nil
+	}
+	return p.refresh(ctx, true)
+}
+
+func (p *WeChatProvider) refreshInBackground() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.refresh(ctx, false); err != nil {
+		p.log.Warn("wecom: re-reading the settings failed; the current connection stays", "err", err)
+	}
+	p.mu.Lock()
+	p.refreshing = false
+	p.mu.Unlock()
+}
+
+// refresh reads the settings version and rebuilds the connection when it
+// changed. wait is false for the background refresh, which leaves a
+// connection that became stale meanwhile to the caller that waits for it.
+func (p *WeChatProvider) refresh(ctx context.Context, wait bool) (*Connection, error) {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	p.mu.Lock()
+	cur, stale, checked, gen := p.cur, p.stale, p.checkedAt, p.gen
+	p.mu.Unlock()
+	if wait && cur != nil && !stale && time.Since(checked) < p.Recheck {
+		return cur, nil // refreshed by another caller while this one waited
 	}
 	v, err := p.settings.SettingsVersion(ctx)
 	if err != nil {
-		if p.cur != nil {
-			return p.cur, nil // keep serving with what we have while the database is away
+		if cur != nil {
+			return cur, nil // keep serving with what we have while the database is away
 		}
 		return nil, err
 	}
-	if p.cur == nil || p.cur.Settings.Version != v {
+	if cur == nil || cur.Settings.Version != v {
 		s, err := p.settings.Settings(ctx)
 		if err != nil {
 			return nil, err
 		}
-		p.cur = p.build(s)
+		cur = p.build(s)
 	}
-	p.checkedAt = time.Now()
-	return p.cur, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen != gen {
+		return cur, nil // SetBaseURLs ran meanwhile: this connection points at the old hosts
+	}
+	p.cur, p.checkedAt = cur, time.Now()
+	if wait {
+		p.stale = false
+	}
+	return cur, nil
 }
 
 func (p *WeChatProvider) build(s WeComSettings) *Connection {
@@ -141,12 +191,15 @@ func (p *WeChatProvider) cacheFor(corpID string) wecom.Cache {
 }
 
 func (p *WeChatProvider) config(s WeComSettings) wecom.Config {
+	p.mu.Lock()
+	urls := p.urls
+	p.mu.Unlock()
 	return wecom.Config{
 		CorpID: s.CorpID, AgentID: s.AgentID, AgentSecret: s.AgentSecret, ContactSecret: s.ContactSecret,
 		ContactsSyncSecret: s.ContactsSyncSecret, CallbackToken: s.CallbackToken, CallbackAESKey: s.CallbackAESKey,
 		OA:           wecom.OAConfig{AppID: s.OAAppID, Secret: s.OASecret, Token: s.OAToken, AESKey: s.OAAESKey},
 		MP:           wecom.MPConfig{AppID: s.MPAppID, Secret: s.MPSecret},
-		WeComBaseURL: p.urls.WeCom, OABaseURL: p.urls.Official, OAuthBaseURL: p.urls.OAuth,
+		WeComBaseURL: urls.WeCom, OABaseURL: urls.Official, OAuthBaseURL: urls.OAuth,
 		Transport: p.Transport,
 	}
 }
