@@ -3,6 +3,7 @@ package services
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -168,13 +169,15 @@ func timeStrings(ts []*time.Time) []*string {
 }
 
 // RefreshOpen refreshes the messages sent in the last three days that were
-// not refreshed in the last interval: employees confirm over hours, and
-// nobody should have to press "refresh" to see it. Errors are per message
-// and returned joined with the count refreshed.
+// not refreshed within interval: employees confirm over hours, and nobody
+// should have to press "refresh" to see it. Each message is claimed by
+// bumping refreshed_at first (SKIP LOCKED), so several instances share the
+// work instead of repeating it. It stops at the first error.
 func (s *MassMessageService) RefreshOpen(ctx context.Context, interval time.Duration) (int, error) {
 	var ids []int64
-	err := s.db.SelectContext(ctx, &ids, `SELECT id FROM mass_messages WHERE status = 'sent' AND sent_at > $1
-  AND (refreshed_at IS NULL OR refreshed_at < $2) ORDER BY id LIMIT 50`, s.now().Add(-72*time.Hour), s.now().Add(-interval))
+	err := s.db.SelectContext(ctx, &ids, `UPDATE mass_messages SET refreshed_at = $3 WHERE id IN (
+    SELECT id FROM mass_messages WHERE status = 'sent' AND sent_at > $1 AND (refreshed_at IS NULL OR refreshed_at < $2)
+    ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED) RETURNING id`, s.now().Add(-72*time.Hour), s.now().Add(-interval), s.now())
 	if err != nil {
 		return 0, fmt.Errorf("massmsg: open: %w", err)
 	}
@@ -187,4 +190,21 @@ func (s *MassMessageService) RefreshOpen(ctx context.Context, interval time.Dura
 		n++
 	}
 	return n, nil
+}
+
+// RunRefresher refreshes open messages every interval until ctx ends.
+// Errors are logged by message id only (no customer data).
+func (s *MassMessageService) RunRefresher(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.RefreshOpen(ctx, interval); err != nil && ctx.Err() == nil {
+			log.Warn("mass messages: periodic refresh", "err", err)
+		}
+	}
 }

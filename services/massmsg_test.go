@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketing-assistant/assistant/sandbox"
 	"github.com/marketing-assistant/assistant/services/wecom"
@@ -244,5 +245,27 @@ func TestMassMessageErrors(t *testing.T) {
 	e.db.MustExec(`UPDATE wecom_settings SET mp_app_id = $1`, e.sb.Options().MiniProgram.AppID)
 	if res, err := e.svc.SendMassMessage(ctx, e.admin, m.ID); err != nil || res.Tasks != 1 || res.Excluded != 0 {
 		t.Fatalf("resend: %+v %v", res, err)
+	}
+}
+
+// The periodic refresh picks up a sent message the employee has confirmed,
+// once per interval.
+func TestMassMessageRefreshOpen(t *testing.T) {
+	e := newMassEnv(t)
+	ctx := context.Background()
+	e.addCustomers(t, "emp001", 2)
+	id := e.create(t, "定时刷新")
+	if _, err := e.svc.SendMassMessage(ctx, e.admin, id); err != nil {
+		t.Fatal(err)
+	}
+	e.confirmAll(t, id)
+	if n, err := e.svc.RefreshOpen(ctx, time.Minute); err != nil || n != 1 {
+		t.Fatalf("refresh open: %d %v", n, err)
+	}
+	if n, _ := e.svc.RefreshOpen(ctx, time.Minute); n != 0 {
+		t.Fatalf("refreshed again within the interval: %d", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM mass_message_recipients WHERE message_id = $1 AND status = 1`, id); n != 2 {
+		t.Fatalf("received: %d", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -35,6 +36,10 @@ type wecomRuntime struct {
 	// routes are the GET paths the engine serves, so demo mode prints only
 	// links that work (surfaces built concurrently may not be wired yet).
 	routes map[string]bool
+	// massRefresh follows sent WeCom mass messages (set by buildEngine)
+	massRefresh interface {
+		RunRefresher(ctx context.Context, interval time.Duration, log *slog.Logger)
+	}
 
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
@@ -98,6 +103,10 @@ func (w *wecomRuntime) landing() []handlers.LandingLink {
 		Description: "演示模式：本地模拟的企业微信 / 公众号。添加客户、关注公众号、查看回调与发出的消息"}}
 }
 
+// massRefreshEvery is how often sent mass messages' results are read from
+// WeCom (employees confirm within hours; each refresh is a few calls).
+const massRefreshEvery = 5 * time.Minute
+
 // start runs the inbox workers and, in demo mode, finishes the demo setup
 // (callback URLs need this server to answer) and prints where to click.
 func (w *wecomRuntime) start(ctx context.Context, base string, stdout io.Writer) {
@@ -108,6 +117,10 @@ func (w *wecomRuntime) start(ctx context.Context, base string, stdout io.Writer)
 	if w.templateSends != nil {
 		w.workers.Add(1)
 		go func() { defer w.workers.Done(); w.templateSends.RunPending(wctx) }()
+	}
+	if w.massRefresh != nil {
+		w.workers.Add(1)
+		go func() { defer w.workers.Done(); w.massRefresh.RunRefresher(wctx, massRefreshEvery, w.log) }()
 	}
 	if w.demo != nil {
 		w.workers.Add(1)

@@ -112,6 +112,9 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
 	tasks := services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)
 	segments := services.NewSegmentService(db.DB, audit)
+	massmsgs := services.NewMassMessageService(db.DB, audit, segments, forms,
+		services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), wc.provider, cfg.BaseURL)
+	wc.massRefresh = massmsgs
 	// OA channel QR codes: their pages, and the replies the OA callback answers scans with.
 	oaqr := services.NewOAQRCodeService(db.DB, audit, services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), cfg.BaseURL)
 	wc.oaReplies = oaqr
@@ -130,9 +133,7 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 			Tasks:     tasks,
 			Members:   services.NewMemberService(db.DB, audit),
 			Lifecycle: services.NewLifecycleService(db.DB, secrets.PII, audit),
-			Segments:  segments,
-			MassMessages: services.NewMassMessageService(db.DB, audit, segments, forms,
-				services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), wc.provider, cfg.BaseURL),
+			Segments:  segments, MassMessages: massmsgs,
 			OAQR: oaqr, MemberTags: wc.memberTags, TemplateMsgs: tmsgs},
 		Forms:   formDeps(cfg, db, secrets, shared, forms, wc.provider, wc.sandbox()),
 		Sync:    syncDeps(cfg, db, secrets, ids, wc),
