@@ -190,7 +190,11 @@ WHERE message_id = $1 AND external_userid = ANY ($2)`, m.ID, pq.Array(failed))
 // apiFailure is WeCom's errcode and a message for the admin.
 func apiFailure(err error) (int, string) {
 	var api *wecom.APIError
-	if !errors.As(err, &api) {
+	switch {
+	case errors.As(err, &api):
+	case ErrorCode(err) != EINTERNAL:
+		return -1, ErrorMessage(err) // our own refusal, e.g. the form went offline
+	default:
 		return -1, "无法连接企业微信"
 	}
 	msg := fmt.Sprintf("企业微信返回错误 %d", api.Code)
@@ -231,9 +235,6 @@ func (s *MassMessageService) finish(ctx context.Context, v Operator, m MassMessa
 	if res.Tasks == 0 {
 		status = "failed"
 		_, msg = apiFailure(lastErr)
-		if ErrorCode(lastErr) == EINVALID {
-			msg = ErrorMessage(lastErr)
-		}
 	}
 	err := withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE mass_messages SET status = $2, last_error = $3, sent_at = CASE WHEN $2 = 'sent' THEN $4::timestamptz END,

@@ -241,6 +241,12 @@ func TestMassMessageErrors(t *testing.T) {
 	if rep.Status != "failed" || rep.Senders[0].ErrCode != 90207 || rep.Totals[4] != 1 {
 		t.Fatalf("failed report = %+v", rep)
 	}
+	// a form taken offline after writing the message: said plainly
+	off := e.create(t, "表单下线")
+	e.db.MustExec(`UPDATE forms SET published = false`)
+	if _, err := e.svc.SendMassMessage(ctx, e.admin, off); !strings.Contains(ErrorMessage(err), "表单已下线") {
+		t.Fatalf("offline form: %v", err)
+	}
 	// the refused customer does not count against the week: fixed, it sends
 	e.db.MustExec(`UPDATE wecom_settings SET mp_app_id = $1`, e.sb.Options().MiniProgram.AppID)
 	if res, err := e.svc.SendMassMessage(ctx, e.admin, m.ID); err != nil || res.Tasks != 1 || res.Excluded != 0 {
