@@ -60,7 +60,7 @@ func LevelTagsCard(vm LevelTagsVM) templ.Component {
 			templ_7745c5c3_Var1 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"ma-card\" data-testid=\"level-tags\"><div class=\"ma-card__header\"><h2 class=\"ma-card__title\">等级同步到企业微信标签</h2></div><p class=\"ma-small ma-muted\">会员等级变化时，自动为其企业微信客户打上新等级的标签、移除其他等级的标签（每位跟进员工的客户关系上各打一次）。</p><div class=\"ma-table-wrap\"><table class=\"ma-table\"><thead><tr><th>等级</th><th>企业微信标签</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"ma-card\" data-testid=\"level-tags\"><div class=\"ma-card__header\"><h2 class=\"ma-card__title\">等级同步到企业微信标签</h2></div><p class=\"ma-hint\">会员等级变化时，自动为其企业微信客户打上新等级的标签、移除其他等级的标签（每位跟进员工的客户关系上各打一次）。</p><div class=\"ma-table-wrap\"><table class=\"ma-table\"><thead><tr><th>等级</th><th>企业微信标签</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
