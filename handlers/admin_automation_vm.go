@@ -25,7 +25,7 @@ func kindLabel(k services.MomentKind) string {
 func ruleRow(r services.AutomationRule) admin.AutomationRowVM {
 	trigger := kindLabel(r.MomentKind)
 	if r.FormID != nil {
-		trigger += fmt.Sprintf("（表单 #%d）", *r.FormID)
+		trigger += fmt.Sprintf("（表单「%s」）", r.FormTitle)
 	}
 	if r.Channel != "" {
 		trigger += "（渠道 " + r.Channel + "）"

@@ -74,6 +74,7 @@ type AutomationRule struct {
 	Points         int            `db:"points"`
 	CreatedBy      string         `db:"created_by"`
 	CreatedAt      time.Time      `db:"created_at"`
+	FormTitle      string         `db:"form_title"`
 	// Fired counts executions done; Skipped those with nothing to do
 	// (reason recorded), Failed those that gave up, Pending those queued.
 	Fired   int `db:"fired"`
@@ -186,6 +187,7 @@ func uniqStrings(xs []string) []string {
 // ruleColumns reads a rule with its counts (alias r, executions e).
 const ruleColumns = `r.id, r.name, r.enabled, r.active_since, r.moment_kind, r.form_id, r.channel, r.action, r.tag_id,
   r.tag_name, r.employees, r.max_per_employee, r.points, r.created_by, r.created_at,
+  coalesce((SELECT title FROM forms WHERE id = r.form_id), '') AS form_title,
   count(e.rule_id) FILTER (WHERE e.state = 'done') AS fired, count(e.rule_id) FILTER (WHERE e.state = 'skipped') AS skipped,
   count(e.rule_id) FILTER (WHERE e.state = 'failed') AS failed, count(e.rule_id) FILTER (WHERE e.state = 'pending') AS pending`
 

@@ -67,6 +67,7 @@ func TestAutomationRuleInBrowser(t *testing.T) {
 	if fired != "1" || state != "启用" {
 		t.Fatalf("rule list: fired %q, state %q", fired, state)
 	}
+	browsertest.Screenshot(t, bctx, "automation-rules")
 	var user int64
 	if err := db.Get(&user, `SELECT user_id FROM automation_assignments WHERE userid = 'zhangsan'`); err != nil {
 		t.Fatal(err)
