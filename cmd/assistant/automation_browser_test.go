@@ -48,6 +48,12 @@ func TestAutomationRuleInBrowser(t *testing.T) {
 		chromedp.SetValue(`[data-testid="rule-form-select"]`, fmt.Sprint(form.ID)),
 		chromedp.SetValue(`[data-testid="rule-action"]`, "assign"),
 		chromedp.Click(`input[name="employee"][value="zhangsan"]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Screenshot(t, bctx, "automation-editor")
+	err = chromedp.Run(bctx,
 		navigateBy(`[data-testid="rule-save"]`, `[data-testid="rule-row"]`),
 	)
 	if err != nil {
