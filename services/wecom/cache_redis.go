@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,7 +11,7 @@ import (
 
 // RedisCache is a Cache kept in Redis and shared by every instance of the app
 // pointed at the same server (REDIS_URL), with the semantics of PGCache:
-// reads are memoised in process for at most memoTTL, misses never are, expiry
+// reads are memoised in process for at most a minute, misses never are, expiry
 // is judged by the Redis clock (PTTL), values are sealed at rest, and AddNX
 // is SET NX PX, which makes the token manager's refresh lock work across
 // instances.
@@ -84,7 +83,7 @@ func (c *RedisCache) load(key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("wecom: redis cache: open: %w", err)
 	}
-	ttl := pttl.Val() // -1: no expiry, which memo.put caps at memoTTL
+	ttl := pttl.Val() // -1: no expiry, which memo.put caps at its ttl
 	c.memo.put(key, data, ttl)
 	return data, true, nil
 }
@@ -181,46 +180,4 @@ func (c *RedisCache) Delete(key string) error {
 		return fmt.Errorf("wecom: redis cache: delete: %w", err)
 	}
 	return nil
-}
-
-// memo is the in-process layer of a shared cache: a value read or written
-// here is kept for at most ttl (never past the shared entry's own expiry), so
-// a token refreshed by another instance is seen within ttl.
-type memo struct {
-	ttl time.Duration
-	now func() time.Time
-
-	mu sync.Mutex
-	m  map[string]memoEntry
-}
-
-func newMemo(ttl time.Duration) *memo {
-	return &memo{ttl: ttl, now: time.Now, m: map[string]memoEntry{}}
-}
-
-func (m *memo) get(key string) ([]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.m[key]
-	if !ok || !m.now().Before(e.expires) {
-		delete(m.m, key)
-		return nil, false
-	}
-	return e.data, true
-}
-
-// put keeps data for min(left, m.ttl); left ≤ 0 means the entry has no expiry.
-func (m *memo) put(key string, data []byte, left time.Duration) {
-	if left <= 0 || left > m.ttl {
-		left = m.ttl
-	}
-	m.mu.Lock()
-	m.m[key] = memoEntry{data: data, expires: m.now().Add(left)}
-	m.mu.Unlock()
-}
-
-func (m *memo) forget(key string) {
-	m.mu.Lock()
-	delete(m.m, key)
-	m.mu.Unlock()
 }

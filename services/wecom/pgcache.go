@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -21,7 +20,7 @@ type Sealer interface {
 // PGCache is a Cache kept in PostgreSQL (table wecom_cache) and shared by
 // every instance of the app on one database, so that they share tokens and
 // tickets, and so that the token manager's AddNX lock works across
-// processes. Reads are memoised in process for at most memoTTL: a token
+// processes. Reads are memoised in process for at most a minute: a token
 // refreshed by another instance is seen within that time, and until then the
 // old one still works (WeCom keeps a token valid until it expires; the
 // Official Account keeps the previous one valid for 5 more minutes).
@@ -35,16 +34,7 @@ type PGCache struct {
 	sealer Sealer
 	// Timeout bounds each database call (the SDK's interface has no context).
 	timeout time.Duration
-	memoTTL time.Duration
-	now     func() time.Time
-
-	mu   sync.Mutex
-	memo map[string]memoEntry
-}
-
-type memoEntry struct {
-	data    []byte
-	expires time.Time // local clock: min(row expiry, read + memoTTL)
+	memo    *memo // cache_memo.go, shared with RedisCache
 }
 
 const pgCacheColumn = "wecom_cache.value"
@@ -52,8 +42,7 @@ const pgCacheColumn = "wecom_cache.value"
 // NewPGCache returns a cache for corpID's tokens and tickets. sealer may be
 // nil (values are then stored in plain JSON; tests only).
 func NewPGCache(db *sqlx.DB, corpID string, sealer Sealer) *PGCache {
-	return &PGCache{db: db, corpID: corpID, sealer: sealer, timeout: 3 * time.Second,
-		memoTTL: time.Minute, now: time.Now, memo: map[string]memoEntry{}}
+	return &PGCache{db: db, corpID: corpID, sealer: sealer, timeout: 3 * time.Second, memo: newMemo(time.Minute)}
 }
 
 func (c *PGCache) ctx() (context.Context, context.CancelFunc) {
@@ -74,35 +63,9 @@ func (c *PGCache) open(data []byte) ([]byte, error) {
 	return c.sealer.Open(pgCacheColumn, data)
 }
 
-func (c *PGCache) memoGet(key string) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.memo[key]
-	if !ok || !c.now().Before(e.expires) {
-		delete(c.memo, key)
-		return nil, false
-	}
-	return e.data, true
-}
-
-func (c *PGCache) memoPut(key string, data []byte, ttl time.Duration) {
-	if ttl <= 0 || ttl > c.memoTTL {
-		ttl = c.memoTTL
-	}
-	c.mu.Lock()
-	c.memo[key] = memoEntry{data: data, expires: c.now().Add(ttl)}
-	c.mu.Unlock()
-}
-
-func (c *PGCache) forget(key string) {
-	c.mu.Lock()
-	delete(c.memo, key)
-	c.mu.Unlock()
-}
-
 // load reads a live value: memo first, then the database.
 func (c *PGCache) load(key string) ([]byte, bool, error) {
-	if data, ok := c.memoGet(key); ok {
+	if data, ok := c.memo.get(key); ok {
 		return data, true, nil
 	}
 	ctx, cancel := c.ctx()
@@ -128,7 +91,7 @@ func (c *PGCache) load(key string) ([]byte, bool, error) {
 	if row.Left.Valid {
 		ttl = time.Duration(row.Left.Float64 * float64(time.Second))
 	}
-	c.memoPut(key, data, ttl)
+	c.memo.put(key, data, ttl)
 	return data, true, nil
 }
 
@@ -173,10 +136,10 @@ func (c *PGCache) Set(key string, value any, ttl time.Duration) error {
 		SET value = excluded.value, expires_at = excluded.expires_at, updated_at = now()`,
 		c.corpID, key, c.seal(data), expiry(ttl))
 	if err != nil {
-		c.forget(key)
+		c.memo.forget(key)
 		return fmt.Errorf("wecom: pgcache: set: %w", err)
 	}
-	c.memoPut(key, data, ttl)
+	c.memo.put(key, data, ttl)
 	return nil
 }
 
@@ -210,7 +173,7 @@ func (c *PGCache) TryAdd(key string, value any, ttl time.Duration) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("wecom: pgcache: add: %w", err)
 	}
-	c.forget(key)
+	c.memo.forget(key)
 	return won, nil
 }
 
@@ -229,7 +192,7 @@ func (c *PGCache) Remember(key string, ttl time.Duration, callback func() (any, 
 
 // Delete implements Cache.
 func (c *PGCache) Delete(key string) error {
-	c.forget(key)
+	c.memo.forget(key)
 	ctx, cancel := c.ctx()
 	defer cancel()
 	if _, err := c.db.ExecContext(ctx, `DELETE FROM wecom_cache WHERE corp_id = $1 AND key = $2`, c.corpID, key); err != nil {
