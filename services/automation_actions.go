@@ -105,8 +105,14 @@ func (s *AutomationService) notifyAction(ctx context.Context, j automationJob, t
 		return nil, err
 	}
 	return func(context.Context, *sqlx.Tx) (actionResult, error) {
-		return actionResult{Outcome: fmt.Sprintf("已通知 %d 名员工", len(to)-len(res.InvalidUsers)), Title: "自动通知跟进员工",
-			Employee: to[0], Detail: map[string]any{"to": to, "msgid": res.MsgID}}, nil
+		// members without an interface licence (代开发 apps) are not reached either
+		reached := len(to) - len(res.InvalidUsers) - len(res.UnlicensedUsers)
+		outcome := fmt.Sprintf("已通知 %d 名员工", reached)
+		if len(res.UnlicensedUsers) > 0 {
+			outcome += fmt.Sprintf("（%d 名员工没有接口许可，未送达）", len(res.UnlicensedUsers))
+		}
+		return actionResult{Outcome: outcome, Title: "自动通知跟进员工",
+			Employee: to[0], Detail: map[string]any{"to": to, "msgid": res.MsgID, "unlicensed": res.UnlicensedUsers}}, nil
 	}, nil
 }
 
