@@ -241,6 +241,15 @@ WHERE id = $1 AND status = 'sending' AND NOT EXISTS (SELECT 1 FROM template_reci
 	return nil
 }
 
+// A recipient's delivery is its own column, set by the TEMPLATESENDJOBFINISH
+// handler or when the sender records the msgid, else the result by msgid:
+// when the two commit at the same moment neither sees the other's row, and
+// the join still finds the result.
+const (
+	deliverySQL = `coalesce(nullif(r.delivery, ''), j.status, '')`
+	resultJoin  = `LEFT JOIN template_job_results j ON j.msgid = r.msgid`
+)
+
 // TemplateSummary counts a send's recipients by outcome.
 type TemplateSummary struct {
 	Total        int `db:"total"`
@@ -267,7 +276,7 @@ func (s *TemplateMessageService) Summary(ctx context.Context, id int64) (Templat
     count(*) FILTER (WHERE status = 'sent') AS sent, count(*) FILTER (WHERE status = 'failed') AS failed,
     count(*) FILTER (WHERE delivery = 'success') AS delivered, count(*) FILTER (WHERE delivery = 'failed:user block') AS user_block,
     count(*) FILTER (WHERE delivery LIKE 'failed:%' AND delivery <> 'failed:user block') AS system_failed
-FROM template_recipients WHERE send_id = $1`, id)
+FROM (SELECT r.status, `+deliverySQL+` AS delivery FROM template_recipients r `+resultJoin+` WHERE r.send_id = $1) x`, id)
 	if err != nil {
 		return out, fmt.Errorf("templates: summary: %w", err)
 	}
@@ -291,8 +300,8 @@ type TemplateRecipient struct {
 // Recipients lists up to limit recipients, failures first.
 func (s *TemplateMessageService) Recipients(ctx context.Context, id int64, limit int) ([]TemplateRecipient, error) {
 	var out []TemplateRecipient
-	err := s.db.SelectContext(ctx, &out, `SELECT openid, status, msgid, errcode, delivery FROM template_recipients
-WHERE send_id = $1 ORDER BY (status = 'failed') DESC, id LIMIT $2`, id, limit)
+	err := s.db.SelectContext(ctx, &out, `SELECT r.openid, r.status, r.msgid, r.errcode, `+deliverySQL+` AS delivery
+FROM template_recipients r `+resultJoin+` WHERE r.send_id = $1 ORDER BY (r.status = 'failed') DESC, r.id LIMIT $2`, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("templates: recipients: %w", err)
 	}
