@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An admin saves a segment, the live count answers the filter as typed
@@ -56,6 +58,15 @@ func TestSegmentAndMassMessagePages(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Fatalf("preview lacks %s", want)
 		}
+	}
+	// the segment is a promotion-task target too
+	if !strings.Contains(env.do(http.MethodGet, "/admin/tasks/new", "admin", nil).Body.String(), `data-testid="task-segment"`) {
+		t.Fatal("task form does not offer segments")
+	}
+	tw := env.do(http.MethodPost, "/admin/tasks", "admin", url.Values{"title": {"人群任务"}, "form": {strconv.FormatInt(env.form, 10)},
+		"deadline": {time.Now().Add(48 * time.Hour).Format("2006-01-02T15:04")}, "target": {"segment"}, "segment": {seg}})
+	if tw.Code != http.StatusSeeOther {
+		t.Fatalf("segment task: %d %s", tw.Code, tw.Body.String())
 	}
 	w = env.do(http.MethodPost, w.Header().Get("Location")+"/send", "admin", nil)
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "企业微信未连接") {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,4 +110,19 @@ func segmentSummary(f services.SegmentFilter) string {
 		return "全部营销用户"
 	}
 	return strings.Join(parts, "；")
+}
+
+// segmentOptions are the segments a promotion task can target (none when
+// segments are not wired).
+func (h *consoleHandler) segmentOptions(ctx context.Context, picked map[string]bool) ([]admin.Option, error) {
+	if h.Segments == nil {
+		return nil, nil
+	}
+	list, err := h.Segments.List(ctx)
+	var out []admin.Option
+	for _, s := range list {
+		id := strconv.FormatInt(s.ID, 10)
+		out = append(out, admin.Option{Value: id, Label: s.Name, Selected: picked["seg:"+id]})
+	}
+	return out, err
 }

@@ -50,7 +50,7 @@ func taskRow(t services.Task) admin.TaskRowVM {
 	status := map[string][2]string{"draft": {"草稿", "info"}, "publishing": {"发送中", "warn"},
 		"published": {"已发布", "ok"}, "failed": {"发送失败", "danger"}}[t.Status]
 	target := map[string]string{services.TargetEveryone: "全部员工", services.TargetDepartments: "指定部门",
-		services.TargetEmployees: "指定员工"}[t.TargetKind]
+		services.TargetEmployees: "指定员工", services.TargetSegment: "人群的跟进员工"}[t.TargetKind]
 	return admin.TaskRowVM{ID: t.ID, Title: t.Title, Material: t.MaterialTitle, Deadline: t.Deadline.Local().Format("2006-01-02 15:04"),
 		Status: status[0], StatusKind: status[1], Target: target, Targets: t.Targets}
 }
@@ -86,6 +86,10 @@ func (h *consoleHandler) renderTaskForm(c *gin.Context, status int, vm admin.Tas
 	for _, e := range staff.Employees {
 		vm.Employees = append(vm.Employees, admin.Option{Value: e.UserID, Label: e.Name, Selected: picked["user:"+e.UserID]})
 	}
+	if vm.Segments, err = h.segmentOptions(ctx, picked); err != nil {
+		web.Fail(c, err)
+		return
+	}
 	if formErr != nil {
 		vm.Error, vm.Fields = services.ErrorMessage(formErr), services.ErrorFields(formErr)
 	}
@@ -102,6 +106,9 @@ func (h *consoleHandler) createTask(c *gin.Context) {
 		in.TargetIDs = c.PostFormArray("employee")
 	case services.TargetDepartments:
 		in.TargetIDs = c.PostFormArray("department")
+	case services.TargetSegment:
+		in.TargetIDs = []string{c.PostForm("segment")}
+		picked["seg:"+c.PostForm("segment")] = true
 	}
 	for _, id := range c.PostFormArray("employee") {
 		picked["user:"+id] = true

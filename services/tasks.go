@@ -19,6 +19,9 @@ const (
 	TargetEveryone    = "everyone"
 	TargetEmployees   = "employees"
 	TargetDepartments = "departments"
+	// TargetSegment: the employees following the customers of a segment
+	// (TargetIDs holds the segment id; segments_tasks.go).
+	TargetSegment = "segment"
 )
 
 // MaterialSource gives the materials a task can promote: published forms.
@@ -42,6 +45,8 @@ type TaskService struct {
 	wechat  WeChatSource
 	baseURL string
 	now     func() time.Time
+	// segments resolves TargetSegment (set by WithSegments)
+	segments *SegmentService
 }
 
 // NewTaskService returns the service; baseURL is the app's public URL.
@@ -100,6 +105,10 @@ func (in *TaskInput) validate(now time.Time) error {
 	case TargetEmployees, TargetDepartments:
 		if len(in.TargetIDs) == 0 {
 			bad["targets"] = "请选择员工或部门"
+		}
+	case TargetSegment:
+		if len(in.TargetIDs) != 1 || in.TargetIDs[0] == "" {
+			bad["targets"] = "请选择人群"
 		}
 	default:
 		bad["targets"] = "请选择推送对象"

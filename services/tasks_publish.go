@@ -63,6 +63,10 @@ func (s *TaskService) claim(ctx context.Context, tx *sqlx.Tx, id int64) (Task, [
 	if !t.Deadline.After(s.now()) {
 		return t, nil, Invalid("任务已过截止时间", map[string]string{"deadline": "任务已过截止时间"})
 	}
+	segUsers, err := s.segmentUsers(ctx, t)
+	if err != nil {
+		return t, nil, err
+	}
 	var users []string
 	err = tx.SelectContext(ctx, &users, `WITH RECURSIVE d AS (
     SELECT id FROM wecom_departments WHERE corp_id = $1 AND $2 = 'departments' AND id::text = ANY ($3)
@@ -70,8 +74,9 @@ func (s *TaskService) claim(ctx context.Context, tx *sqlx.Tx, id int64) (Task, [
 SELECT userid FROM wecom_employees e
 WHERE e.corp_id = $1 AND e.deleted_at IS NULL AND e.status = 1 AND e.in_visible_range
   AND ($2 = 'everyone' OR ($2 = 'employees' AND e.userid = ANY ($3))
-       OR ($2 = 'departments' AND e.departments && ARRAY(SELECT id FROM d)))
-ORDER BY userid`, t.CorpID, t.TargetKind, pq.Array(t.TargetIDs))
+       OR ($2 = 'departments' AND e.departments && ARRAY(SELECT id FROM d))
+       OR ($2 = 'segment' AND e.userid IN (`+segmentFollowers+`)))
+ORDER BY userid`, t.CorpID, t.TargetKind, pq.Array(t.TargetIDs), pq.Array(segUsers))
 	if err != nil {
 		return t, nil, fmt.Errorf("tasks: receivers: %w", err)
 	}

@@ -110,8 +110,8 @@ func buildEngine(cfg Config, log *slog.Logger, db *database, secrets Secrets, wc
 	// timing equaliser) and the form service caches published forms.
 	admins := handlers.StaffAccounts{AdminAccounts: services.NewAdminService(db.DB, audit), WeComStaff: staff}
 	forms := services.NewFormService(db.DB, audit, cfg.BaseURL)
-	tasks := services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL)
 	segments := services.NewSegmentService(db.DB, audit)
+	tasks := services.NewTaskService(db.DB, audit, forms, wc.provider, cfg.BaseURL).WithSegments(segments)
 	massmsgs := services.NewMassMessageService(db.DB, audit, segments, forms,
 		services.NewAttributor(pii.DeriveKey(secrets.Master, "attribution")), wc.provider, cfg.BaseURL)
 	wc.massRefresh = massmsgs
