@@ -35,10 +35,12 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 	if err := decodeXML(body, &e); err != nil {
 		return Envelope{}, err
 	}
-	if e.Encrypt == "" {
+	// Trimmed first: an Encrypt of only whitespace is as absent as an empty one.
+	enc := strings.TrimSpace(e.Encrypt)
+	if enc == "" {
 		return Envelope{}, fmt.Errorf("%w: envelope without Encrypt", ErrMalformed)
 	}
-	return Envelope{ToUserName: e.ToUserName, Encrypt: strings.TrimSpace(e.Encrypt), AgentID: strings.TrimSpace(e.AgentID)}, nil
+	return Envelope{ToUserName: e.ToUserName, Encrypt: enc, AgentID: strings.TrimSpace(e.AgentID)}, nil
 }
 
 // ReadEnvelope is ParseEnvelope over a reader, reading at most MaxEnvelopeBytes+1.
