@@ -223,6 +223,7 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 	env.members = services.NewMemberService(db, audit)
 	d.Members = env.members
 	d.Lifecycle = services.NewLifecycleService(db, box, audit)
+	d.MemberTags = services.NewMemberTagService(db, audit, env.wechat, nil)
 	d.Automation = services.NewAutomationService(db, audit, env.members, env.wechat, "http://example.test")
 	d.Segments = services.NewSegmentService(db, audit)
 	d.MassMessages = services.NewMassMessageService(db, audit, d.Segments.(*services.SegmentService),
