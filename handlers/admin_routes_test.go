@@ -43,7 +43,7 @@ var consoleRoutes = map[string]want{
 	"POST /admin/members/levels/:id/delete":  {404, 403},
 	"POST /admin/members/rules":              {422, 403},
 	"POST /admin/members/levels/:id/tag":     {404, 403},
-	"POST /admin/members/level-tags":         {503, 403}, // WeCom is not connected in this fixture
+	"POST /admin/members/level-tags":         {422, 403}, // WeCom is not connected: the page says so
 	"POST /admin/members/tag-sync/:id/retry": {404, 403},
 	"POST /admin/members/settle":             {303, 403},
 	"POST /admin/users/:id/growth":           {422, 403},
