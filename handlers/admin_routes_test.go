@@ -60,6 +60,7 @@ var consoleRoutes = map[string]want{
 	"POST /admin/segments":                   {422, 403},
 	"POST /admin/segments/count":             {200, 403},
 	"GET /admin/segments/:id":                {404, 403},
+	"GET /admin/segments/:id/count":          {404, 404},
 	"POST /admin/segments/:id":               {422, 403},
 	"POST /admin/segments/:id/delete":        {404, 403},
 	"GET /admin/massmsg":                     {200, 200},

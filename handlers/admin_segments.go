@@ -33,6 +33,7 @@ func (h *consoleHandler) registerSegments(g *gin.RouterGroup) {
 	g.POST("/segments", h.createSegment)
 	g.POST("/segments/count", h.countSegment)
 	g.GET("/segments/:id", h.editSegment)
+	g.GET("/segments/:id/count", h.segmentRowCount)
 	g.POST("/segments/:id", h.updateSegment)
 	g.POST("/segments/:id/delete", h.deleteSegment)
 }
@@ -49,15 +50,29 @@ func (h *consoleHandler) listSegments(c *gin.Context) {
 		vm.Flash = &admin.Flash{Kind: "success", Text: msg}
 	}
 	for _, s := range list {
-		n, err := h.Segments.Count(ctx, s.Filter)
-		if err != nil {
-			web.Fail(c, err)
-			return
-		}
 		vm.Rows = append(vm.Rows, admin.SegmentRowVM{ID: s.ID, Name: s.Name, Summary: segmentSummary(s.Filter),
-			Count: strconv.Itoa(n), Updated: s.UpdatedAt.In(chinaTZ).Format("2006-01-02 15:04")})
+			Updated: s.UpdatedAt.In(chinaTZ).Format("2006-01-02 15:04")})
 	}
 	web.Render(c, http.StatusOK, admin.SegmentsPage(vm))
+}
+
+// segmentRowCount answers one list row's size (admins and managers).
+func (h *consoleHandler) segmentRowCount(c *gin.Context) {
+	id, ok := idParam(c, "id")
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	s, err := h.Segments.Get(ctx, id)
+	var n int
+	if err == nil {
+		n, err = h.Segments.Count(ctx, s.Filter)
+	}
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Render(c, http.StatusOK, admin.SegmentRowCount(n))
 }
 
 func (h *consoleHandler) newSegment(c *gin.Context) {

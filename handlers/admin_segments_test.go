@@ -43,12 +43,15 @@ func TestSegmentAndMassMessagePages(t *testing.T) {
 	if w.Code != http.StatusSeeOther || env.auditCount("segment_created") != 1 {
 		t.Fatalf("create: %d", w.Code)
 	}
-	list := env.do(http.MethodGet, "/admin/segments", "manager", nil).Body.String()
-	if !strings.Contains(list, "企微客户") || !strings.Contains(list, `data-testid="segment-row-count">3<`) {
-		t.Fatalf("list: %s", list)
-	}
 	var seg string
 	env.db.Get(&seg, `SELECT id::text FROM segments`)
+	list := env.do(http.MethodGet, "/admin/segments", "manager", nil).Body.String()
+	if !strings.Contains(list, "企微客户") || !strings.Contains(list, `hx-get="/admin/segments/`+seg+`/count"`) {
+		t.Fatalf("list: %s", list)
+	}
+	if n := env.do(http.MethodGet, "/admin/segments/"+seg+"/count", "manager", nil).Body.String(); strings.TrimSpace(n) != "3" {
+		t.Fatalf("row count: %q", n)
+	}
 	w = env.do(http.MethodPost, "/admin/massmsg", "admin", url.Values{"title": {"春季"}, "segment": {seg}, "text": {"你好"}, "attach": {"none"}})
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("mass create: %d %s", w.Code, w.Body.String())
