@@ -111,9 +111,12 @@ func ensureDatabase(ctx context.Context, cl *pgcluster.Cluster) error {
 // burst, and each reopen forks a PostgreSQL backend and re-plans the hot
 // prepared statements, which showed as tens of milliseconds at p99. Idle
 // connections are still closed after idleConnLife without traffic.
+// warmConns are opened at start (services.WarmPool), so the first burst of
+// callbacks does not wait for new backends.
 const (
 	maxOpenConns = 24
 	idleConnLife = 5 * time.Minute
+	warmConns    = 8
 )
 
 // configurePool applies the pool sizing; tests and benchmarks that stand in

@@ -41,6 +41,10 @@ func runServe(ctx context.Context, stdout io.Writer, _ []string, getenv func(str
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
+	if err := services.WarmPool(ctx, db.DB, warmConns); err != nil {
+		log.Warn("database: could not open the pool's connections ahead of traffic", "err", err)
+	}
+	go services.KeepPoolWarm(ctx, db.DB, warmConns, idleConnLife/2)
 	internal, err := parseInternal(cfg, getenv(internalVar))
 	if err != nil {
 		return err
