@@ -206,6 +206,9 @@ func TestMassMessageInBrowser(t *testing.T) {
 		waitText(`[data-testid="mass-customers"]`, "4"),
 		waitText(`[data-testid="mass-excluded"]`, "1"),
 		waitText(`[data-testid="mass-recipients"]`, "3"),
+		// what the customers will get: the text and the form it links to
+		waitText(`[data-testid="mass-text-shown"]`, "春季试驾开始报名啦"),
+		waitText(`[data-testid="mass-attachment"]`, "附件：表单链接「春季试驾」"),
 		noConfirm(),
 		navigateBy(`[data-testid="mass-send"]`, `[data-testid="mass-refresh"]`),
 		chromedp.Text(`[data-testid="mass-status"]`, &status),
