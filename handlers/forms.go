@@ -18,12 +18,12 @@ import (
 type FormStore interface {
 	FindPublishedForm(ctx context.Context, slug string) (services.Form, error)
 	FindFormByID(ctx context.Context, id int64) (services.Form, error)
-	ListForms(ctx context.Context) ([]services.FormSummary, error)
-	CreateForm(ctx context.Context, in services.FormInput, actorKind, actorID string) (services.Form, error)
-	UpdateForm(ctx context.Context, id int64, in services.FormInput, actorKind, actorID string) (services.Form, error)
+	ListForms(ctx context.Context, v services.Operator) ([]services.FormSummary, error)
+	CreateFormBy(ctx context.Context, v services.Operator, in services.FormInput) (services.Form, error)
+	UpdateFormBy(ctx context.Context, v services.Operator, id int64, in services.FormInput) (services.Form, error)
 	RedirectAllowed(ctx context.Context, raw string) (bool, error)
 	RedirectHosts(ctx context.Context) ([]string, error)
-	SetRedirectHosts(ctx context.Context, hosts []string, actorKind, actorID string) error
+	SetRedirectHostsBy(ctx context.Context, v services.Operator, hosts []string) error
 	ContactQR(ctx context.Context, cw services.ContactWayCreator, f services.Form, employee string) (string, error)
 }
 
@@ -33,8 +33,8 @@ type SubmissionStore interface {
 	Submit(ctx context.Context, slug string, in services.SubmissionInput) (services.Submission, error)
 	FindSubmission(ctx context.Context, formID int64, publicID string) (services.Submission, error)
 	RecordView(ctx context.Context, f services.Form, v services.FormView) error
-	ListSubmissions(ctx context.Context, f services.SubmissionFilter, unmask bool) ([]services.SubmissionRow, error)
-	ExportSubmissions(ctx context.Context, w io.Writer, form services.Form, f services.SubmissionFilter, by services.ExportActor) (int, error)
+	ListSubmissions(ctx context.Context, v services.Operator, f services.SubmissionFilter) ([]services.SubmissionRow, error)
+	ExportSubmissions(ctx context.Context, w io.Writer, form services.Form, f services.SubmissionFilter, v services.Operator) (int, error)
 	StartMPSession(ctx context.Context, appID, openID, unionID string) (string, services.MPSession, error)
 	AddMPPhone(ctx context.Context, sess services.MPSession, phone string) (string, services.MPSession, error)
 	OpenMPSession(token string) (services.MPSession, error)

@@ -38,12 +38,13 @@ func (h *formHandler) adminList(c *gin.Context) {
 
 func (h *formHandler) renderList(c *gin.Context, status int, hostsText, hostsErr string) {
 	ctx := c.Request.Context()
-	list, err := h.Forms.ListForms(ctx)
+	list, err := h.Forms.ListForms(ctx, operator(c))
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	vm := admin.FormsVM{Shell: adminShell(c, "注册表单", "/admin/forms"), Hosts: hostsText, HostsError: hostsErr}
+	vm := admin.FormsVM{Shell: adminShell(c, "注册表单", "/admin/forms"), Hosts: hostsText, HostsError: hostsErr,
+		CanEdit: isAdmin(c)}
 	if c.Query("saved") == "hosts" {
 		vm.Flash = "已保存允许跳转的域名"
 	}
@@ -67,9 +68,8 @@ func (h *formHandler) renderList(c *gin.Context, status int, hostsText, hostsErr
 }
 
 func (h *formHandler) adminHosts(c *gin.Context) {
-	a := currentAdmin(c)
 	text := c.PostForm("hosts")
-	if err := h.Forms.SetRedirectHosts(c.Request.Context(), strings.Split(text, "\n"), a.Kind, a.ID); err != nil {
+	if err := h.Forms.SetRedirectHostsBy(c.Request.Context(), operator(c), strings.Split(text, "\n")); err != nil {
 		if services.ErrorCode(err) != services.EINVALID {
 			web.Fail(c, err)
 			return
@@ -81,6 +81,9 @@ func (h *formHandler) adminHosts(c *gin.Context) {
 }
 
 func (h *formHandler) adminNew(c *gin.Context) {
+	if !requireAdmin(c) {
+		return
+	}
 	in := services.FormInput{ConsentText: "我已阅读并同意《隐私政策》，同意为报名及后续服务使用我填写的信息。",
 		SuccessMessage: "报名成功，我们会尽快与你联系。",
 		Fields:         []services.Field{{Kind: services.FieldName, Label: "姓名", Required: true}}}
@@ -88,9 +91,8 @@ func (h *formHandler) adminNew(c *gin.Context) {
 }
 
 func (h *formHandler) adminCreate(c *gin.Context) {
-	a := currentAdmin(c)
 	in := readFormInput(c)
-	f, err := h.Forms.CreateForm(c.Request.Context(), in, a.Kind, a.ID)
+	f, err := h.Forms.CreateFormBy(c.Request.Context(), operator(c), in)
 	if err != nil {
 		h.editFailed(c, "新建表单", "/admin/forms", in, "", err)
 		return
@@ -99,6 +101,9 @@ func (h *formHandler) adminCreate(c *gin.Context) {
 }
 
 func (h *formHandler) adminEdit(c *gin.Context) {
+	if !requireAdmin(c) {
+		return
+	}
 	f, ok := h.loadForm(c)
 	if !ok {
 		return
@@ -116,10 +121,9 @@ func (h *formHandler) adminUpdate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	a := currentAdmin(c)
 	in := readFormInput(c)
 	action := fmt.Sprintf("/admin/forms/%d", f.ID)
-	if _, err := h.Forms.UpdateForm(c.Request.Context(), f.ID, in, a.Kind, a.ID); err != nil {
+	if _, err := h.Forms.UpdateFormBy(c.Request.Context(), operator(c), f.ID, in); err != nil {
 		h.editFailed(c, "编辑表单", action, in, h.BaseURL+formPath(f.Slug, "", ""), err)
 		return
 	}

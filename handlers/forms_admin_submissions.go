@@ -34,23 +34,23 @@ func readSubmissionFilter(c *gin.Context, formID int64) (services.SubmissionFilt
 	return f, vm
 }
 
-// adminSubmissions lists a form's submissions; phones are masked unless the
-// admin's role may see them.
+// adminSubmissions lists the form's submissions the operator may see (the
+// service applies their data scope); phones are masked unless the role may
+// see them.
 func (h *formHandler) adminSubmissions(c *gin.Context) {
 	form, ok := h.loadForm(c)
 	if !ok {
 		return
 	}
-	a := currentAdmin(c)
 	filter, fvm := readSubmissionFilter(c, form.ID)
-	unmask := services.MaySeePhones(a.Role)
+	unmask := services.MaySeePhones(currentAdmin(c).Role)
 	base := fmt.Sprintf("/admin/forms/%d/submissions", form.ID)
 	vm := admin.SubmissionsVM{Shell: adminShell(c, "提交记录", "/admin/forms"), FormTitle: form.Title, Action: base,
 		Filter: fvm, Masked: !unmask, ExportURL: base + ".csv?" + filterQuery(c, "")}
 	for _, f := range form.Fields {
 		vm.Columns = append(vm.Columns, f.Label)
 	}
-	rows, err := h.Submissions.ListSubmissions(c.Request.Context(), filter, unmask)
+	rows, err := h.Submissions.ListSubmissions(c.Request.Context(), operator(c), filter)
 	if err != nil {
 		if services.ErrorCode(err) != services.EINVALID {
 			web.Fail(c, err)
@@ -98,11 +98,9 @@ func (h *formHandler) adminExport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	a := currentAdmin(c)
 	filter, _ := readSubmissionFilter(c, form.ID)
 	var buf strings.Builder
-	_, err := h.Submissions.ExportSubmissions(c.Request.Context(), &buf, form, filter,
-		services.ExportActor{Kind: a.Kind, ID: a.ID, Role: a.Role, IP: c.ClientIP()})
+	_, err := h.Submissions.ExportSubmissions(c.Request.Context(), &buf, form, filter, operator(c))
 	if err != nil {
 		web.Fail(c, err)
 		return

@@ -406,15 +406,25 @@ type FormSummary struct {
 	LastAt      *time.Time `db:"last_at"`
 }
 
-// ListForms returns every form, newest first, with submission counts.
-func (s *FormService) ListForms(ctx context.Context) ([]FormSummary, error) {
+// ListForms returns every form, newest first, with the counts of the
+// submissions the operator may see (console_access.go). Errors: EFORBIDDEN
+// (staff).
+func (s *FormService) ListForms(ctx context.Context, v Operator) ([]FormSummary, error) {
+	if err := v.requireRole(RoleAdmin, RoleManager); err != nil {
+		return nil, err
+	}
+	sc, err := scopeOf(ctx, s.db, v)
+	if err != nil {
+		return nil, err
+	}
+	all, emps := sc.args()
 	var out []FormSummary
-	err := s.db.SelectContext(ctx, &out, `SELECT f.id, f.slug, f.title, f.cover_url, f.description, f.fields,
+	err = s.db.SelectContext(ctx, &out, `SELECT f.id, f.slug, f.title, f.cover_url, f.description, f.fields,
 f.consent_text, f.consent_version, f.privacy_url, f.success_message, f.after_submit, f.after_url, f.require_wechat,
 f.sms_verify, f.published, f.created_by, f.created_at, f.updated_at,
 coalesce(c.n, 0) AS submissions, c.last_at
-FROM forms f LEFT JOIN LATERAL (SELECT count(*) AS n, max(created_at) AS last_at FROM form_submissions
-WHERE form_id = f.id) c ON true ORDER BY f.updated_at DESC LIMIT $1`, formsPageLimit)
+FROM forms f LEFT JOIN LATERAL (SELECT count(*) AS n, max(fs.created_at) AS last_at FROM form_submissions fs
+WHERE fs.form_id = f.id AND `+submissionVisible(2)+`) c ON true ORDER BY f.updated_at DESC LIMIT $1`, formsPageLimit, all, emps)
 	if err != nil {
 		return nil, fmt.Errorf("forms: list: %w", err)
 	}

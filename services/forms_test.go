@@ -235,7 +235,8 @@ func TestRiskFlagOnPhoneBurst(t *testing.T) {
 	if len(last.Risk) != 1 || last.Risk[0] != "ip_burst" {
 		t.Fatalf("risk %v", last.Risk)
 	}
-	rows, err := fx.subs.ListSubmissions(ctx, SubmissionFilter{FormID: f.ID, Risky: true}, false)
+	mgr := fx.scopedManager(t, "13912341000", "13912341007", "13912341014", "13912341021", "13912341028")
+	rows, err := fx.subs.ListSubmissions(ctx, mgr, SubmissionFilter{FormID: f.ID, Risky: true})
 	if err != nil || len(rows) != 2 || !strings.Contains(rows[0].Phone, "****") {
 		t.Fatalf("risky rows %d %v", len(rows), err)
 	}
@@ -287,7 +288,7 @@ func TestExportMasksAndAudits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	n, err := fx.subs.ExportSubmissions(ctx, &buf, f, SubmissionFilter{}, ExportActor{Kind: "local", ID: "2", Role: RoleManager})
+	n, err := fx.subs.ExportSubmissions(ctx, &buf, f, SubmissionFilter{}, fx.scopedManager(t, "13912345678"))
 	if err != nil || n != 1 {
 		t.Fatal(n, err)
 	}
@@ -296,7 +297,7 @@ func TestExportMasksAndAudits(t *testing.T) {
 		t.Fatalf("export: %s", out)
 	}
 	buf.Reset()
-	if _, err := fx.subs.ExportSubmissions(ctx, &buf, f, SubmissionFilter{}, ExportActor{Kind: "local", ID: "1", Role: RoleAdmin}); err != nil {
+	if _, err := fx.subs.ExportSubmissions(ctx, &buf, f, SubmissionFilter{}, formsAdmin); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "+8613912345678") {

@@ -36,9 +36,23 @@ type SubmissionRow struct {
 // lists and exports); everyone else sees them masked.
 func MaySeePhones(role string) bool { return role == RoleAdmin }
 
-// ListSubmissions returns a page of submissions with their answers opened
-// and phones masked unless unmask. Errors: EINVALID (phone filter).
-func (s *SubmissionService) ListSubmissions(ctx context.Context, f SubmissionFilter, unmask bool) ([]SubmissionRow, error) {
+// ListSubmissions returns a page of the submissions the operator may see
+// (those of the marketing users in their scope, console_access.go) with
+// their answers opened and phones masked unless the role may see them.
+// Errors: EFORBIDDEN (staff), EINVALID (phone filter).
+func (s *SubmissionService) ListSubmissions(ctx context.Context, v Operator, f SubmissionFilter) ([]SubmissionRow, error) {
+	if err := v.requireRole(RoleAdmin, RoleManager); err != nil {
+		return nil, err
+	}
+	sc, err := scopeOf(ctx, s.db, v)
+	if err != nil {
+		return nil, err
+	}
+	return s.listSubmissions(ctx, sc, f, MaySeePhones(v.Role))
+}
+
+// listSubmissions is ListSubmissions within a scope worked out already.
+func (s *SubmissionService) listSubmissions(ctx context.Context, sc scope, f SubmissionFilter, unmask bool) ([]SubmissionRow, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
@@ -50,13 +64,14 @@ func (s *SubmissionService) ListSubmissions(ctx context.Context, f SubmissionFil
 		}
 		key = k
 	}
+	all, emps := sc.args()
 	var subs []Submission
-	err := s.db.SelectContext(ctx, &subs, `SELECT `+submissionColumns+` FROM form_submissions
+	err := s.db.SelectContext(ctx, &subs, `SELECT `+submissionColumns+` FROM form_submissions fs
 WHERE form_id = $1 AND ($2 = '' OR phone_key = $2) AND ($3 = '' OR channel = $3) AND ($4 = '' OR employee_userid = $4)
   AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
-  AND (NOT $7 OR risk <> '{}') AND ($8 = 0 OR id < $8)
+  AND (NOT $7 OR risk <> '{}') AND ($8 = 0 OR id < $8) AND `+submissionVisible(10)+`
 ORDER BY id DESC LIMIT $9`, f.FormID, key, f.Channel, f.Employee, nullTime(f.From), nullTime(f.To), f.Risky,
-		f.BeforeID, f.Limit)
+		f.BeforeID, f.Limit, all, emps)
 	if err != nil {
 		return nil, fmt.Errorf("submissions: list: %w", err)
 	}
@@ -81,25 +96,32 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// ExportActor is who exports, for the mask rule and the audit log.
-type ExportActor struct {
-	Kind, ID, Role, IP string
-}
-
 // exportLimit bounds one export.
 const exportLimit = 50000
 
-// ExportSubmissions writes the form's submissions matching f as CSV (UTF-8
-// with BOM, for Excel), phones masked unless the actor may see them, and
-// audits the export. Errors: ENOTFOUND (form).
-func (s *SubmissionService) ExportSubmissions(ctx context.Context, w io.Writer, form Form, f SubmissionFilter, by ExportActor) (int, error) {
-	unmask := MaySeePhones(by.Role)
-	if err := s.audit.Record(ctx, AuditEntry{ActorKind: by.Kind, ActorID: by.ID, Action: "submissions_exported",
-		TargetKind: "form", TargetID: strconv.FormatInt(form.ID, 10), IP: by.IP,
-		Detail: map[string]any{"phones": map[bool]string{true: "full", false: "masked"}[unmask],
-			"channel": f.Channel, "employee": f.Employee, "risky": f.Risky}}); err != nil {
+// ExportSubmissions writes the form's submissions matching f that the
+// operator may see as CSV (UTF-8 with BOM, for Excel), phones masked unless
+// the role may see them, and audits the export. Errors: EFORBIDDEN (staff),
+// EINVALID (phone filter).
+func (s *SubmissionService) ExportSubmissions(ctx context.Context, w io.Writer, form Form, f SubmissionFilter, v Operator) (int, error) {
+	if err := v.requireRole(RoleAdmin, RoleManager); err != nil {
 		return 0, err
 	}
+	sc, err := scopeOf(ctx, s.db, v)
+	if err != nil {
+		return 0, err
+	}
+	unmask := MaySeePhones(v.Role)
+	if err := s.audit.Record(ctx, v.audit("submissions_exported", "form", strconv.FormatInt(form.ID, 10),
+		map[string]any{"phones": map[bool]string{true: "full", false: "masked"}[unmask],
+			"channel": f.Channel, "employee": f.Employee, "risky": f.Risky})); err != nil {
+		return 0, err
+	}
+	return s.writeCSV(ctx, w, form, f, sc, unmask)
+}
+
+// writeCSV writes the header and the rows of an export, a page at a time.
+func (s *SubmissionService) writeCSV(ctx context.Context, w io.Writer, form Form, f SubmissionFilter, sc scope, unmask bool) (int, error) {
 	cw := csv.NewWriter(w)
 	_, _ = io.WriteString(w, "\ufeff")
 	header := []string{"提交时间", "手机号", "手机已验证"}
@@ -111,7 +133,7 @@ func (s *SubmissionService) ExportSubmissions(ctx context.Context, w io.Writer, 
 	f.FormID, f.BeforeID, f.Limit = form.ID, 0, 500
 	n := 0
 	for n < exportLimit {
-		rows, err := s.ListSubmissions(ctx, f, unmask)
+		rows, err := s.listSubmissions(ctx, sc, f, unmask)
 		if err != nil {
 			return n, err
 		}
