@@ -45,6 +45,8 @@ type consoleEnv struct {
 	members    *services.MemberService
 	wechat     *switchableWeChat // the tasks' WeCom client; nil: not connected
 	phoneID    int64             // u1's phone identity
+	forms      *services.FormService
+	subs       *services.SubmissionService
 }
 
 const testCorp = "wwtestcorp"
@@ -75,10 +77,14 @@ func newConsoleEnv(t *testing.T, opts ...func(*Deps)) *consoleEnv {
 		Console: ConsoleDeps{Users: env.users, Staff: staff,
 			Dashboard: services.NewDashboardService(db), BaseURL: "http://example.test"}}
 	d.Console = env.withOptional(d.Console, db, box, audit)
+	d.Forms, d.Sync, d.Assets, d.DB = env.withForms(db, box, audit), env.withSync(db, box), assets, db
 	for _, o := range opts {
 		o(&d)
 	}
-	registerConsole(e, registerAdmin(e, d), d)
+	// every admin surface, wired as cmd/assistant wires them, so that the
+	// route × role table sees every /admin route whichever function adds it
+	Register(e, d)
+	RegisterWeCom(e, d, withWeComAdmin(db, box, audit))
 	env.seed(admins)
 	env.seedTask()
 	env.sessions = env.makeSessions(key)
@@ -194,8 +200,8 @@ func (env *consoleEnv) auditCount(action string) int {
 	return n
 }
 
-// adminRoutes lists the console's routes (sign-in and logout aside) with
-// their path parameters filled in from the fixture.
+// adminRoutes lists every /admin route (sign-in and logout aside), whatever
+// registered it.
 func (env *consoleEnv) adminRoutes() []gin.RouteInfo {
 	var out []gin.RouteInfo
 	for _, r := range env.e.Routes() {
@@ -210,7 +216,8 @@ func (env *consoleEnv) adminRoutes() []gin.RouteInfo {
 func (env *consoleEnv) fill(path string) string {
 	r := strings.NewReplacer(":userid", "rep", "/users/:id", "/users/"+strconv.FormatInt(env.u1, 10),
 		"/conflicts/:id", "/conflicts/"+strconv.FormatInt(env.conflict, 10),
-		"/tasks/:id", "/tasks/"+strconv.FormatInt(env.task, 10), ":id", "999999")
+		"/tasks/:id", "/tasks/"+strconv.FormatInt(env.task, 10), "/forms/:id", "/forms/"+strconv.FormatInt(env.form, 10),
+		":kind", "contacts", ":id", "999999")
 	return r.Replace(path)
 }
 
@@ -235,6 +242,29 @@ func (env *consoleEnv) withOptional(d ConsoleDeps, db *sqlx.DB, box *pii.Box, au
 			return nil, services.Errorf(services.EUNAVAILABLE, "未连接")
 		})
 	return d
+}
+
+// withForms wires the registration forms and their admin pages.
+func (env *consoleEnv) withForms(db *sqlx.DB, box *pii.Box, audit *services.AuditService) FormDeps {
+	forms := services.NewFormService(db, audit, "http://example.test")
+	subs := services.NewSubmissionService(services.SubmissionDeps{DB: db, PII: box, Identities: env.ids, Forms: forms,
+		Attribution: services.NewAttributor(make([]byte, 32)), Audit: audit,
+		SMS: services.NewSMSService(db, box, &services.SandboxSMS{}, services.SMSConfig{})}, services.SubmissionConfig{})
+	env.forms, env.subs = forms, subs
+	return FormDeps{BaseURL: "http://example.test", Forms: forms, Submissions: subs}
+}
+
+// withSync wires the sync and channel pages; WeCom is not connected.
+func (env *consoleEnv) withSync(db *sqlx.DB, box *pii.Box) SyncDeps {
+	return SyncDeps{Jobs: services.NewSyncService(db, box, env.ids, nil), Targets: fixedTarget{services.SyncTarget{CorpID: testCorp}},
+		Channels: services.NewChannelService(db, "http://example.test")}
+}
+
+// withWeComAdmin wires the admin-only settings and inbox pages (no callbacks).
+func withWeComAdmin(db *sqlx.DB, box *pii.Box, audit *services.AuditService) WeComDeps {
+	settings := services.NewSettingsService(db, box, audit)
+	return WeComDeps{Settings: settings, Tester: services.NewWeChatProvider(settings, db, box, nil),
+		InboxAdmin: services.NewInboxService(db, box, audit), BaseURL: "http://example.test"}
 }
 
 // seedTask adds a published form and a draft task for everyone promoting it.

@@ -8,14 +8,16 @@ import (
 	"testing"
 )
 
-// want is the expected status of a console route for admins and managers.
+// want is the expected status of an /admin route for admins and managers.
 // Without a session every route answers 303 to the sign-in page (GET) or
 // 401 (POST); plain staff get 403 everywhere.
 type want struct{ admin, manager int }
 
-// consoleRoutes is the route × role table. Requests carry no form fields:
-// POSTs that need input answer 422/404 after the role check, which is what
-// tells "allowed" apart from "refused" without changing any data.
+// consoleRoutes is the route × role table: every /admin route, whichever
+// function registers it (the test fails on a route missing here). Requests
+// carry no form fields: POSTs that need input answer 422/404 after the role
+// check, which is what tells "allowed" apart from "refused" without
+// changing any data (but the redirect hosts, emptied by the admin).
 var consoleRoutes = map[string]want{
 	"GET /admin":                             {200, 200},
 	"GET /admin/audit":                       {200, 403},
@@ -79,6 +81,31 @@ var consoleRoutes = map[string]want{
 	"GET /admin/templatemsg/:id":             {404, 404},
 	"POST /admin/templatemsg/:id/test":       {404, 403},
 	"POST /admin/templatemsg/:id/start":      {404, 403},
+	// registerForms: definitions, publishing and the redirect hosts are
+	// admin-only; managers read the submissions of their scope
+	"GET /admin/forms":                     {200, 200},
+	"GET /admin/forms/new":                 {200, 403},
+	"POST /admin/forms":                    {422, 403},
+	"POST /admin/forms/hosts":              {303, 403}, // no hosts: the list is emptied
+	"GET /admin/forms/:id/edit":            {200, 403},
+	"POST /admin/forms/:id":                {422, 403},
+	"GET /admin/forms/:id/preview":         {200, 200},
+	"GET /admin/forms/:id/submissions":     {200, 200},
+	"GET /admin/forms/:id/submissions.csv": {200, 200},
+	// registerSync: managers look, admins run
+	"GET /admin/sync":                 {200, 200},
+	"POST /admin/sync/:kind":          {503, 403}, // WeCom is not connected in this fixture
+	"GET /admin/sync/jobs/:id":        {404, 404},
+	"GET /admin/channels":             {200, 200},
+	"POST /admin/channels":            {422, 403},
+	"POST /admin/channels/:id/delete": {404, 403},
+	// RegisterWeCom: how the app connects is the admins' alone
+	"GET /admin/settings":           {200, 403},
+	"POST /admin/settings":          {422, 403},
+	"POST /admin/settings/generate": {422, 403},
+	"POST /admin/settings/test":     {422, 403},
+	"GET /admin/inbox":              {200, 403},
+	"POST /admin/inbox/:id/retry":   {404, 403},
 }
 
 func TestConsoleRoutesByRole(t *testing.T) {
