@@ -17,8 +17,8 @@ import (
 // ChannelStore manages channel QR codes.
 type ChannelStore interface {
 	Channels(ctx context.Context, corp string) ([]services.ChannelStats, error)
-	CreateChannel(ctx context.Context, ways services.ContactWays, corp string, in services.ChannelInput, actor string) (services.Channel, error)
-	DeleteChannel(ctx context.Context, ways services.ContactWays, corp string, id int64) error
+	CreateChannel(ctx context.Context, ways services.ContactWays, corp string, in services.ChannelInput, v services.Operator) (services.Channel, error)
+	DeleteChannel(ctx context.Context, ways services.ContactWays, corp string, id int64, v services.Operator) error
 	EmployeeChoices(ctx context.Context, corp string) ([]services.EmployeeChoice, error)
 	TagChoices(ctx context.Context, corp string) ([]services.TagChoice, error)
 	PublishedForms(ctx context.Context) ([]services.FormChoice, error)
@@ -116,8 +116,7 @@ func (h *syncHandler) channelCreate(c *gin.Context) {
 		SkipVerify: c.PostForm("skip_verify") == "1"}
 	t, err := h.targets.SyncTarget(ctx)
 	if err == nil {
-		a := currentAdmin(c)
-		_, err = h.channels.CreateChannel(ctx, t.Client, t.CorpID, in, a.Kind+":"+a.ID)
+		_, err = h.channels.CreateChannel(ctx, t.Client, t.CorpID, in, operator(c))
 	}
 	switch code := services.ErrorCode(err); code {
 	case "":
@@ -141,7 +140,7 @@ func (h *syncHandler) channelDelete(c *gin.Context) {
 	}
 	t, err := h.targets.SyncTarget(ctx)
 	if err == nil {
-		err = h.channels.DeleteChannel(ctx, t.Client, t.CorpID, id)
+		err = h.channels.DeleteChannel(ctx, t.Client, t.CorpID, id, operator(c))
 	}
 	if err != nil {
 		web.Fail(c, err)

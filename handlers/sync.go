@@ -17,7 +17,7 @@ import (
 
 // SyncJobs runs and reports the WeCom / Official Account syncs.
 type SyncJobs interface {
-	Start(ctx context.Context, t services.SyncTarget, kind services.SyncKind, actor string) (services.SyncJob, error)
+	Start(ctx context.Context, t services.SyncTarget, kind services.SyncKind, v services.Operator) (services.SyncJob, error)
 	FindJob(ctx context.Context, id int64) (services.SyncJob, error)
 	LatestJobs(ctx context.Context, corp string) (map[services.SyncKind]services.SyncJob, error)
 }
@@ -106,8 +106,7 @@ func (h *syncHandler) start(c *gin.Context) {
 	kind := services.SyncKind(c.Param("kind"))
 	t, err := h.targets.SyncTarget(ctx)
 	if err == nil {
-		a := currentAdmin(c)
-		_, err = h.jobs.Start(ctx, t, kind, a.Kind+":"+a.ID)
+		_, err = h.jobs.Start(ctx, t, kind, operator(c))
 	}
 	if err != nil && services.ErrorCode(err) != services.ECONFLICT {
 		web.Fail(c, err)

@@ -136,8 +136,12 @@ func cleanList(v []string) []string {
 
 // CreateChannel validates the input, creates the contact way in WeCom and
 // saves the channel. A code cannot be reused, even after its channel is
-// deleted (old relations still carry it). Errors: EINVALID, ECONFLICT.
-func (s *ChannelService) CreateChannel(ctx context.Context, ways ContactWays, corp string, in ChannelInput, actor string) (Channel, error) {
+// deleted (old relations still carry it). Admins only. Errors: EFORBIDDEN,
+// EINVALID, ECONFLICT.
+func (s *ChannelService) CreateChannel(ctx context.Context, ways ContactWays, corp string, in ChannelInput, v Operator) (Channel, error) {
+	if err := v.requireRole(RoleAdmin); err != nil {
+		return Channel{}, err
+	}
 	if err := in.Validate(); err != nil {
 		return Channel{}, err
 	}
@@ -161,7 +165,7 @@ func (s *ChannelService) CreateChannel(ctx context.Context, ways ContactWays, co
     welcome_text, form_slug, form_title, skip_verify, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING `+channelColumns,
 		corp, in.Code, in.Name, way.ConfigID, way.QRCode, pq.Array(in.Employees), pq.Array(nonNilStrings(in.TagIDs)),
-		in.WelcomeText, in.FormSlug, title, in.SkipVerify, actor)
+		in.WelcomeText, in.FormSlug, title, in.SkipVerify, v.Actor())
 	if err != nil {
 		// Do not leave an orphan QR code in WeCom (a concurrent save won the code).
 		_ = ways.DeleteContactWay(context.WithoutCancel(ctx), way.ConfigID)
@@ -305,8 +309,11 @@ FROM wecom_channels c WHERE c.corp_id = $1 AND c.deleted_at IS NULL ORDER BY c.i
 }
 
 // DeleteChannel deletes the contact way in WeCom and retires the channel;
-// its code stays reserved. Errors: ENOTFOUND.
-func (s *ChannelService) DeleteChannel(ctx context.Context, ways ContactWays, corp string, id int64) error {
+// its code stays reserved. Admins only. Errors: EFORBIDDEN, ENOTFOUND.
+func (s *ChannelService) DeleteChannel(ctx context.Context, ways ContactWays, corp string, id int64, v Operator) error {
+	if err := v.requireRole(RoleAdmin); err != nil {
+		return err
+	}
 	var configID string
 	err := s.db.GetContext(ctx, &configID, `SELECT config_id FROM wecom_channels WHERE corp_id = $1 AND id = $2 AND deleted_at IS NULL`, corp, id)
 	if err != nil {

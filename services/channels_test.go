@@ -24,7 +24,7 @@ func TestChannelsRoundTrip(t *testing.T) {
 	}
 	in := ChannelInput{Code: "poster_2026", Name: "海报", Employees: []string{"emp001", "emp002"}, TagIDs: []string{"et1"},
 		WelcomeText: "你好，欢迎！", FormSlug: slug, SkipVerify: true}
-	ch, err := chs.CreateChannel(ctx, e.t.Client, corp, in, "test")
+	ch, err := chs.CreateChannel(ctx, e.t.Client, corp, in, channelAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,12 +32,12 @@ func TestChannelsRoundTrip(t *testing.T) {
 	if err != nil || way.State != "poster_2026" || len(way.Users) != 2 {
 		t.Fatalf("contact way in WeCom = %+v, %v", way, err)
 	}
-	if _, err := chs.CreateChannel(ctx, e.t.Client, corp, in, "test"); ErrorCode(err) != ECONFLICT {
+	if _, err := chs.CreateChannel(ctx, e.t.Client, corp, in, channelAdmin); ErrorCode(err) != ECONFLICT {
 		t.Errorf("same code again: %v, want ECONFLICT", err)
 	}
 	bad := in
 	bad.Code = "含中文"
-	if _, err := chs.CreateChannel(ctx, e.t.Client, corp, bad, "test"); ErrorFields(err)["code"] == "" {
+	if _, err := chs.CreateChannel(ctx, e.t.Client, corp, bad, channelAdmin); ErrorFields(err)["code"] == "" {
 		t.Errorf("bad code: %v", err)
 	}
 
@@ -85,7 +85,7 @@ func TestChannelsRoundTrip(t *testing.T) {
 		t.Errorf("WelcomeFor = %+v %v %v", msg, ok, err)
 	}
 
-	if err := chs.DeleteChannel(ctx, e.t.Client, corp, ch.ID); err != nil {
+	if err := chs.DeleteChannel(ctx, e.t.Client, corp, ch.ID, channelAdmin); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.t.Client.GetContactWay(ctx, ch.ConfigID); err == nil {
@@ -94,7 +94,7 @@ func TestChannelsRoundTrip(t *testing.T) {
 	if _, ok, _ := chs.ChannelByState(ctx, corp, "poster_2026"); ok {
 		t.Error("deleted channel still found by state")
 	}
-	if err := chs.DeleteChannel(ctx, e.t.Client, corp, ch.ID); ErrorCode(err) != ENOTFOUND {
+	if err := chs.DeleteChannel(ctx, e.t.Client, corp, ch.ID, channelAdmin); ErrorCode(err) != ENOTFOUND {
 		t.Errorf("delete twice: %v", err)
 	}
 }

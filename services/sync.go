@@ -187,10 +187,14 @@ func (s *SyncService) Run(ctx context.Context, t SyncTarget, kind SyncKind, acto
 	return r.execute(ctx)
 }
 
-// Start begins a sync in the background under s.Base and returns its job at
-// once. Errors: as Run's, before the job starts.
-func (s *SyncService) Start(ctx context.Context, t SyncTarget, kind SyncKind, actor string) (SyncJob, error) {
-	r, err := s.begin(ctx, t, kind, actor)
+// Start begins a sync for an admin (managers may look, not run) in the
+// background under s.Base and returns its job at once. Errors: EFORBIDDEN,
+// and Run's, before the job starts.
+func (s *SyncService) Start(ctx context.Context, t SyncTarget, kind SyncKind, v Operator) (SyncJob, error) {
+	if err := v.requireRole(RoleAdmin); err != nil {
+		return SyncJob{}, err
+	}
+	r, err := s.begin(ctx, t, kind, v.Actor())
 	if err != nil {
 		return SyncJob{}, err
 	}
