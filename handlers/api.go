@@ -23,7 +23,7 @@ type IdentityAPI interface {
 
 // APIKeys authenticates CRM API keys and keeps Idempotency-Key answers.
 type APIKeys interface {
-	Authenticate(ctx context.Context, secret string) (services.APIKey, error)
+	Authenticate(ctx context.Context, secret string, use services.APIKeyUse) (services.APIKey, error)
 	BeginIdempotent(ctx context.Context, keyID int64, idemKey string, body []byte) (*services.IdempotentAnswer, error)
 	FinishIdempotent(ctx context.Context, keyID int64, idemKey string, a services.IdempotentAnswer) error
 	AbandonIdempotent(ctx context.Context, keyID int64, idemKey string) error
@@ -48,7 +48,8 @@ func registerAPI(e *gin.Engine, ids IdentityAPI, keys APIKeys) {
 	g.GET("/marketing-users/:id/moments", h.auth(services.ScopeUsersRead), h.listMoments)
 }
 
-// auth checks the Bearer key and the scope the route needs.
+// auth checks the Bearer key and the scope the route needs (the service
+// checks both and audits the key's use).
 func (h *apiHandler) auth(scope string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		secret, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -58,17 +59,13 @@ func (h *apiHandler) auth(scope string) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		key, err := h.keys.Authenticate(c.Request.Context(), strings.TrimSpace(secret))
+		use := services.APIKeyUse{Scope: scope, Route: c.Request.Method + " " + c.FullPath(), IP: c.ClientIP()}
+		key, err := h.keys.Authenticate(c.Request.Context(), strings.TrimSpace(secret), use)
 		if err != nil {
 			if services.ErrorCode(err) == services.EUNAUTHORIZED {
 				c.Header("WWW-Authenticate", `Bearer realm="assistant", error="invalid_token"`)
 			}
 			web.Fail(c, err)
-			c.Abort()
-			return
-		}
-		if !key.Has(scope) {
-			web.Fail(c, services.Errorf(services.EFORBIDDEN, "API 密钥缺少权限 %s", scope))
 			c.Abort()
 			return
 		}

@@ -31,6 +31,9 @@ type apiEnv struct {
 	keys *services.APIKeyService
 }
 
+// testActor creates and revokes the tests' keys.
+var testActor = services.Actor{Kind: "system", ID: "cli:test"}
+
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
 	db := pgtest.NewDB(t)
@@ -49,7 +52,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 }
 
 func (env *apiEnv) key(scopes ...string) string {
-	_, secret, err := env.keys.CreateAPIKey(context.Background(), "test", scopes)
+	_, secret, err := env.keys.CreateAPIKey(context.Background(), "test", scopes, testActor)
 	if err != nil {
 		env.t.Fatal(err)
 	}
@@ -106,11 +109,11 @@ func TestAPIAuth(t *testing.T) {
 	wantProblem(t, env.do("GET", "/api/v1/marketing-users?phone=13912345678", writer, ""), 403, services.EFORBIDDEN)
 	// revoked keys stop working
 	ks, _ := env.keys.APIKeys(context.Background())
-	if err := env.keys.RevokeAPIKey(context.Background(), ks[0].ID); err != nil {
+	if err := env.keys.RevokeAPIKey(context.Background(), ks[0].ID, testActor); err != nil {
 		t.Fatal(err)
 	}
 	wantProblem(t, env.do("POST", "/api/v1/identities", writer, `{"records":[]}`), 401, services.EUNAUTHORIZED)
-	if _, _, err := env.keys.CreateAPIKey(context.Background(), "x", []string{"admin"}); services.ErrorCode(err) != services.EINVALID {
+	if _, _, err := env.keys.CreateAPIKey(context.Background(), "x", []string{"admin"}, testActor); services.ErrorCode(err) != services.EINVALID {
 		t.Fatalf("unknown scope accepted: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,14 +42,18 @@ type APIKey struct {
 // Has reports whether the key carries scope.
 func (k APIKey) Has(scope string) bool { return slices.Contains(k.Scopes, scope) }
 
-// APIKeyService creates and checks API keys and keeps Idempotency-Key answers.
+// APIKeyService creates and checks API keys and keeps Idempotency-Key
+// answers. Creating, revoking and using keys is audited.
 type APIKeyService struct {
-	db  *sqlx.DB
-	now func() time.Time
+	db    *sqlx.DB
+	audit *AuditService
+	now   func() time.Time
 }
 
 // NewAPIKeyService returns the service.
-func NewAPIKeyService(db *sqlx.DB) *APIKeyService { return &APIKeyService{db: db, now: time.Now} }
+func NewAPIKeyService(db *sqlx.DB) *APIKeyService {
+	return &APIKeyService{db: db, audit: NewAuditService(db), now: time.Now}
+}
 
 const apiKeyPrefix = "mak_"
 
@@ -58,9 +63,35 @@ func hashKey(secret string) []byte {
 }
 
 // CreateAPIKey creates a key and returns it with its secret, which is shown
-// this once and never stored. Errors: EINVALID (name, unknown scope).
-func (s *APIKeyService) CreateAPIKey(ctx context.Context, name string, scopes []string) (APIKey, string, error) {
+// this once and never stored; by is audited with the key's name and scopes.
+// Errors: EINVALID (name, unknown scope).
+func (s *APIKeyService) CreateAPIKey(ctx context.Context, name string, scopes []string, by Actor) (APIKey, string, error) {
 	name = strings.TrimSpace(name)
+	if err := validateAPIKey(name, scopes); err != nil {
+		return APIKey{}, "", err
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return APIKey{}, "", err
+	}
+	secret := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	var k APIKey
+	err := withTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &k, `INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
+RETURNING id, name, prefix, scopes, created_at, last_used_at, revoked_at`,
+			name, secret[:len(apiKeyPrefix)+6], hashKey(secret), pq.StringArray(scopes))
+		if err != nil {
+			return fmt.Errorf("apikeys: create: %w", err)
+		}
+		return s.audit.recordTx(ctx, tx, apiKeyAudit("api_key_created", k, by))
+	})
+	if err != nil {
+		return APIKey{}, "", err
+	}
+	return k, secret, nil
+}
+
+func validateAPIKey(name string, scopes []string) error {
 	fields := map[string]string{}
 	if name == "" || len(name) > 100 {
 		fields["name"] = "请填写名称（不超过 100 字）"
@@ -74,44 +105,17 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, name string, scopes []
 		}
 	}
 	if len(fields) > 0 {
-		return APIKey{}, "", Invalid("API 密钥参数无效", fields)
+		return Invalid("API 密钥参数无效", fields)
 	}
-	raw := make([]byte, 24)
-	if _, err := rand.Read(raw); err != nil {
-		return APIKey{}, "", err
-	}
-	secret := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	var k APIKey
-	err := s.db.GetContext(ctx, &k, `INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
-RETURNING id, name, prefix, scopes, created_at, last_used_at, revoked_at`,
-		name, secret[:len(apiKeyPrefix)+6], hashKey(secret), pq.StringArray(scopes))
-	if err != nil {
-		return APIKey{}, "", fmt.Errorf("apikeys: create: %w", err)
-	}
-	return k, secret, nil
+	return nil
 }
 
-// Authenticate returns the live key for a secret. Errors: EUNAUTHORIZED.
-func (s *APIKeyService) Authenticate(ctx context.Context, secret string) (APIKey, error) {
-	if !strings.HasPrefix(secret, apiKeyPrefix) {
-		return APIKey{}, Errorf(EUNAUTHORIZED, "API 密钥无效")
-	}
-	var k APIKey
-	err := s.db.GetContext(ctx, &k, `WITH k AS (
-    SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys
-    WHERE key_hash = $1 AND revoked_at IS NULL
-), touch AS (
-    UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id IN (SELECT id FROM k)
-      AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')
-)
-SELECT * FROM k`, hashKey(secret), s.now())
-	if errors.Is(err, sql.ErrNoRows) {
-		return APIKey{}, Errorf(EUNAUTHORIZED, "API 密钥无效或已吊销")
-	}
-	if err != nil {
-		return APIKey{}, fmt.Errorf("apikeys: authenticate: %w", err)
-	}
-	return k, nil
+// apiKeyAudit is the audit row of a change to key k: its id, name and
+// scopes, never its secret nor its prefix.
+func apiKeyAudit(action string, k APIKey, by Actor) AuditEntry {
+	return AuditEntry{ActorKind: by.Kind, ActorID: by.ID, IP: by.IP, Action: action,
+		TargetKind: "api_key", TargetID: strconv.FormatInt(k.ID, 10),
+		Detail: map[string]any{"name": k.Name, "scopes": []string(k.Scopes)}}
 }
 
 // APIKeys lists the keys, newest first.
@@ -125,16 +129,20 @@ FROM api_keys ORDER BY id DESC`)
 	return ks, nil
 }
 
-// RevokeAPIKey revokes a key. Errors: ENOTFOUND.
-func (s *APIKeyService) RevokeAPIKey(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, s.now())
-	if err != nil {
-		return fmt.Errorf("apikeys: revoke: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Errorf(ENOTFOUND, "API 密钥不存在或已吊销")
-	}
-	return nil
+// RevokeAPIKey revokes a key and audits by. Errors: ENOTFOUND.
+func (s *APIKeyService) RevokeAPIKey(ctx context.Context, id int64, by Actor) error {
+	return withTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var k APIKey
+		err := tx.GetContext(ctx, &k, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
+RETURNING id, name, prefix, scopes, created_at, last_used_at, revoked_at`, id, s.now())
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "API 密钥不存在或已吊销")
+		}
+		if err != nil {
+			return fmt.Errorf("apikeys: revoke: %w", err)
+		}
+		return s.audit.recordTx(ctx, tx, apiKeyAudit("api_key_revoked", k, by))
+	})
 }
 
 // IdempotentAnswer is a stored answer to replay.

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 
@@ -16,6 +18,8 @@ import (
 //	assistant apikey create --name NAME --scopes identities:write,users:read
 //	assistant apikey list
 //	assistant apikey revoke ID
+//
+// Creating and revoking are audited with the OS user who ran the command.
 func runAPIKey(ctx context.Context, stdout io.Writer, args []string, getenv func(string) string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: apikey create|list|revoke", errUsage)
@@ -31,41 +35,71 @@ func runAPIKey(ctx context.Context, stdout io.Writer, args []string, getenv func
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	var id int64
+	switch sub {
+	case "create", "list":
+	case "revoke":
+		var err error
+		if id, err = strconv.ParseInt(fs.Arg(0), 10, 64); err != nil {
+			return fmt.Errorf("%w: apikey revoke ID", errUsage)
+		}
+	default:
+		return fmt.Errorf("%w: apikey create|list|revoke", errUsage)
+	}
 	return withServices(ctx, stdout, getenv, func(ts *toolServices) error {
-		db := ts.db
-		keys := services.NewAPIKeyService(db.DB)
+		keys, by := services.NewAPIKeyService(ts.db.DB), cliActor(getenv)
 		switch sub {
 		case "create":
-			k, secret, err := keys.CreateAPIKey(ctx, name, strings.Split(scopes, ","))
-			if err != nil {
-				return fmt.Errorf("%v %v", services.ErrorMessage(err), services.ErrorFields(err))
-			}
-			fmt.Fprintf(stdout, "API key %d %q (%s)\n\n  %s\n\nShown once; only its hash is stored. Send it as: Authorization: Bearer <key>\n",
-				k.ID, k.Name, strings.Join(k.Scopes, ","), secret)
-		case "list":
-			ks, err := keys.APIKeys(ctx)
-			if err != nil {
-				return err
-			}
-			for _, k := range ks {
-				state := "active"
-				if k.RevokedAt != nil {
-					state = "revoked"
-				}
-				fmt.Fprintf(stdout, "%d\t%s…\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name, strings.Join(k.Scopes, ","), state)
-			}
+			return createAPIKey(ctx, stdout, keys, name, scopes, by)
 		case "revoke":
-			id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
-			if err != nil {
-				return fmt.Errorf("%w: apikey revoke ID", errUsage)
-			}
-			if err := keys.RevokeAPIKey(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "API key %d revoked\n", id)
-		default:
-			return fmt.Errorf("%w: apikey create|list|revoke", errUsage)
+			return revokeAPIKey(ctx, stdout, keys, id, by)
 		}
-		return nil
+		return listAPIKeys(ctx, stdout, keys)
 	})
+}
+
+func createAPIKey(ctx context.Context, stdout io.Writer, keys *services.APIKeyService, name, scopes string, by services.Actor) error {
+	k, secret, err := keys.CreateAPIKey(ctx, name, strings.Split(scopes, ","), by)
+	if err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(stdout, "API key %d %q (%s)\n\n  %s\n\nShown once; only its hash is stored. Send it as: Authorization: Bearer <key>\n",
+		k.ID, k.Name, strings.Join(k.Scopes, ","), secret)
+	return nil
+}
+
+func listAPIKeys(ctx context.Context, stdout io.Writer, keys *services.APIKeyService) error {
+	ks, err := keys.APIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		state := "active"
+		if k.RevokedAt != nil {
+			state = "revoked"
+		}
+		fmt.Fprintf(stdout, "%d\t%s…\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name, strings.Join(k.Scopes, ","), state)
+	}
+	return nil
+}
+
+func revokeAPIKey(ctx context.Context, stdout io.Writer, keys *services.APIKeyService, id int64, by services.Actor) error {
+	if err := keys.RevokeAPIKey(ctx, id, by); err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(stdout, "API key %d revoked\n", id)
+	return nil
+}
+
+// cliActor names who runs a tool in the audit log: "cli:" and the OS user
+// (from the user database, else $USER, else the uid).
+func cliActor(getenv func(string) string) services.Actor {
+	name := getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "uid " + strconv.Itoa(os.Getuid())
+	}
+	return services.Actor{Kind: "system", ID: "cli:" + name}
 }
