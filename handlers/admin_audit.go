@@ -15,6 +15,12 @@ import (
 
 const auditPageSize = 50
 
+// auditActions are suggested in the action filter: the actions the issue
+// names (sign-ins, settings, reveals, exports, merges and splits, API keys).
+var auditActions = []string{"sign_in", "sign_in_failed", "admin_created", "admin_password_reset",
+	"settings_changed", "phone_revealed", "users_exported", "submissions_exported", "users_merged", "user_split",
+	"api_key_created", "api_key_revoked", "api_key_used", "api_key_refused"}
+
 // auditLog shows the append-only audit log, filtered, newest first, with
 // keyset paging. Admins only: it names who looked at whose data.
 func (h *consoleHandler) auditLog(c *gin.Context) {
@@ -30,7 +36,8 @@ func (h *consoleHandler) auditLog(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	vm := admin.AuditVM{Shell: adminShell(c, "审计日志", "/admin/audit"), Action: f.Action, ActorKind: f.ActorKind, Actor: f.ActorID}
+	vm := admin.AuditVM{Shell: adminShell(c, "审计日志", "/admin/audit"), Action: f.Action, ActorKind: f.ActorKind, Actor: f.ActorID,
+		Actions: auditActions}
 	vm.Rows = auditRows(entries)
 	if len(entries) == auditPageSize {
 		q := url.Values{"action": {f.Action}, "actor_kind": {f.ActorKind}, "actor": {f.ActorID},
