@@ -49,7 +49,7 @@ func (e *tmEnv) newService() *services.TemplateMessageService {
 	return svc
 }
 
-var admin1 = services.Actor{Kind: "local", ID: "1"}
+var admin1 = services.Actor{Kind: "local", ID: "1", Role: services.RoleAdmin}
 
 // draft syncs the templates and composes a send of the activity template
 // to a segment of every fan: a fixed name, the fan's nickname, the date.

@@ -85,7 +85,7 @@ ON CONFLICT DO NOTHING`, "springspringab23"); err != nil {
 		e.t.Fatal(err)
 	}
 	in.Code, in.Name, in.FormSlug = code, "海报 "+code, "springspringab23"
-	q, err := e.qr.Create(ctx, client, e.oaApp, in, services.Actor{Kind: "local", ID: "1"})
+	q, err := e.qr.Create(ctx, client, e.oaApp, in, admin1)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestReplyCacheFollowsChanges(t *testing.T) {
 	if r, ok, err := other.ReplyFor(ctx, "later"); !ok || err != nil || !strings.HasPrefix(r.Content, "你好") {
 		t.Fatalf("other instance after create: %+v %v %v", r, ok, err)
 	}
-	if err := e.qr.Retire(ctx, q.ID, services.Actor{Kind: "local", ID: "1"}); err != nil {
+	if err := e.qr.Retire(ctx, q.ID, admin1); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)

@@ -339,7 +339,7 @@ func TestDeadLetterAndRetry(t *testing.T) {
 		t.Fatal("moment recorded for a failed event")
 	}
 	env.sb.ClearFaults()
-	if err := env.inbox.Retry(context.Background(), dead[0].ID, services.Actor{Kind: "local", ID: "1"}); err != nil {
+	if err := env.inbox.Retry(context.Background(), dead[0].ID, admin1); err != nil {
 		t.Fatal(err)
 	}
 	env.settle()

@@ -77,7 +77,7 @@ func registerWeCom(e *gin.Engine, admin *gin.RouterGroup, d WeComDeps) {
 
 func actorOf(c *gin.Context) services.Actor {
 	a := currentAdmin(c)
-	return services.Actor{Kind: a.Kind, ID: a.ID, IP: c.ClientIP()}
+	return services.Actor{Kind: a.Kind, ID: a.ID, IP: c.ClientIP(), Role: a.Role}
 }
 
 type settingsHandler struct {

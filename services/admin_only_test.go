@@ -40,3 +40,39 @@ func TestSyncAndChannelsAreAdminOnly(t *testing.T) {
 		t.Errorf("admin deletes a missing channel: %v", err)
 	}
 }
+
+// TestActorRoleGuardsAdminOnlyActions: OA QR codes, template messages and
+// the inbox's dead letters refuse an actor that is not an admin (a
+// manager, or a caller that left the role out) before anything else.
+func TestActorRoleGuardsAdminOnlyActions(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	box, audit := testBox(t), NewAuditService(db)
+	attr := NewAttributor(make([]byte, 32))
+	qr := NewOAQRCodeService(db, audit, attr, "https://app.example.com")
+	tm := NewTemplateMessageService(db, audit, NewSegmentService(db, audit), attr, "https://app.example.com",
+		func(context.Context) (TemplateClient, error) { return nil, Errorf(EUNAVAILABLE, "未连接") })
+	inbox := NewInboxService(db, box, audit)
+	for _, by := range []Actor{{Kind: "wecom", ID: "mgr", Role: RoleManager}, {Kind: "local", ID: "1"}} {
+		checks := map[string]error{}
+		_, checks["qr create"] = qr.Create(ctx, nil, "wxoa", OAQRCodeInput{}, by)
+		checks["qr retire"] = qr.Retire(ctx, 1, by)
+		_, checks["templates sync"] = tm.SyncTemplates(ctx, "wxoa", by)
+		_, checks["send create"] = tm.CreateSend(ctx, "wxoa", TemplateSendInput{}, by)
+		_, checks["test send"] = tm.TestSend(ctx, 1, "oFan", by)
+		_, checks["send start"] = tm.Start(ctx, 1, by)
+		checks["inbox retry"] = inbox.Retry(ctx, 1, by)
+		for what, err := range checks {
+			if ErrorCode(err) != EFORBIDDEN {
+				t.Errorf("%q %s: %v", by.Role, what, err)
+			}
+		}
+	}
+	admin := Actor{Kind: "local", ID: "1", Role: RoleAdmin}
+	if err := qr.Retire(ctx, 1, admin); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("admin retires a missing code: %v", err)
+	}
+	if err := inbox.Retry(ctx, 1, admin); ErrorCode(err) != ENOTFOUND {
+		t.Errorf("admin retries a missing dead letter: %v", err)
+	}
+}

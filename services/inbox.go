@@ -204,8 +204,11 @@ func (s *InboxService) DeadLetters(ctx context.Context, limit int) ([]InboxItem,
 }
 
 // Retry puts a dead letter back in the queue with fresh attempts, audited.
-// Errors: ENOTFOUND.
+// Admins only. Errors: EFORBIDDEN, ENOTFOUND.
 func (s *InboxService) Retry(ctx context.Context, id int64, by Actor) error {
+	if err := by.requireAdmin(); err != nil {
+		return err
+	}
 	return withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			UPDATE wecom_inbox SET state = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL

@@ -169,8 +169,12 @@ const oaQRColumns = `id, app_id, code, name, permanent, expires_at, ticket, url,
 news_title, news_description, news_pic_url, form_slug, form_title, created_by, created_at, version`
 
 // Create validates the input, creates the QR code in WeChat and saves it,
-// audited. Errors: EINVALID, ECONFLICT (code taken), EUNAVAILABLE.
+// audited. Admins only. Errors: EFORBIDDEN, EINVALID, ECONFLICT (code
+// taken), EUNAVAILABLE.
 func (s *OAQRCodeService) Create(ctx context.Context, maker QRCodeMaker, appID string, in OAQRCodeInput, by Actor) (OAQRCode, error) {
+	if err := by.requireAdmin(); err != nil {
+		return OAQRCode{}, err
+	}
 	if err := in.Validate(); err != nil {
 		return OAQRCode{}, err
 	}
@@ -311,8 +315,11 @@ func (s *OAQRCodeService) Get(ctx context.Context, id int64) (OAQRCode, error) {
 
 // Retire stops answering the code's scans (WeChat cannot delete a QR code;
 // the printed code still fires events, recorded as usual). Audited.
-// Errors: ENOTFOUND.
+// Admins only. Errors: EFORBIDDEN, ENOTFOUND.
 func (s *OAQRCodeService) Retire(ctx context.Context, id int64, by Actor) error {
+	if err := by.requireAdmin(); err != nil {
+		return err
+	}
 	err := withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE oa_qrcodes SET deleted_at = now(), version = nextval('oa_qrcodes_version')
 WHERE id = $1 AND deleted_at IS NULL`, id)

@@ -114,8 +114,17 @@ type SettingsUpdate struct {
 	Clear                    []string
 }
 
-// Actor is who does something, for the audit log.
-type Actor struct{ Kind, ID, IP string }
+// Actor is who does something, for the audit log. Role is a console
+// user's role (empty for the system): the admin-only services check it.
+type Actor struct{ Kind, ID, IP, Role string }
+
+// requireAdmin returns EFORBIDDEN unless the actor is a console admin.
+func (a Actor) requireAdmin() error {
+	if a.Role != RoleAdmin {
+		return Errorf(EFORBIDDEN, "只有管理员可以执行此操作")
+	}
+	return nil
+}
 
 // SettingsService keeps the connection settings, secrets sealed.
 type SettingsService struct {

@@ -145,7 +145,11 @@ func TemplateFieldNames(content string) []string {
 }
 
 // SyncTemplates replaces the stored templates with the account's, audited.
+// Admins only. Errors: EFORBIDDEN, EUNAVAILABLE.
 func (s *TemplateMessageService) SyncTemplates(ctx context.Context, appID string, by Actor) (int, error) {
+	if err := by.requireAdmin(); err != nil {
+		return 0, err
+	}
 	c, err := s.client(ctx)
 	if err != nil {
 		return 0, err
@@ -264,8 +268,11 @@ FROM oa_templates WHERE template_id = $1 AND deleted_at IS NULL`, id)
 	return t, nil
 }
 
-// CreateSend saves a draft send, audited. Errors: EINVALID.
+// CreateSend saves a draft send, audited. Admins only. Errors: EFORBIDDEN, EINVALID.
 func (s *TemplateMessageService) CreateSend(ctx context.Context, appID string, in TemplateSendInput, by Actor) (TemplateSend, error) {
+	if err := by.requireAdmin(); err != nil {
+		return TemplateSend{}, err
+	}
 	if in.Fields == nil {
 		in.Fields = TemplateFields{}
 	}

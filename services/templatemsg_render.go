@@ -107,9 +107,13 @@ func (s *TemplateMessageService) Preview(ctx context.Context, id int64, openid s
 }
 
 // TestSend sends the send's message to one fan of the account, outside the
-// job (nothing is recorded as a recipient), audited. Errors: ENOTFOUND,
-// EINVALID (WeChat refused, with its errcode in the message).
+// job (nothing is recorded as a recipient), audited. Admins only. Errors:
+// EFORBIDDEN, ENOTFOUND, EINVALID (WeChat refused, with its errcode in the
+// message).
 func (s *TemplateMessageService) TestSend(ctx context.Context, id int64, openid string, by Actor) (int64, error) {
+	if err := by.requireAdmin(); err != nil {
+		return 0, err
+	}
 	if openid == "" {
 		return 0, Invalid("请填写测试粉丝的 openid", map[string]string{"openid": "请填写 openid"})
 	}

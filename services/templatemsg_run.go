@@ -25,9 +25,12 @@ const templateBatch = 200
 
 // Start fixes the audience (the segment's users' openids of this account)
 // and hands the send to the runners, audited. It returns the number of
-// recipients. Errors: ENOTFOUND, ECONFLICT (already started), EINVALID (no
-// fan of the account in the segment).
+// recipients. Admins only. Errors: EFORBIDDEN, ENOTFOUND, ECONFLICT (already
+// started), EINVALID (no fan of the account in the segment).
 func (s *TemplateMessageService) Start(ctx context.Context, id int64, by Actor) (int, error) {
+	if err := by.requireAdmin(); err != nil {
+		return 0, err
+	}
 	snd, err := s.Send(ctx, id)
 	if err != nil {
 		return 0, err
