@@ -53,6 +53,7 @@ func TestActorRoleGuardsAdminOnlyActions(t *testing.T) {
 	tm := NewTemplateMessageService(db, audit, NewSegmentService(db, audit), attr, "https://app.example.com",
 		func(context.Context) (TemplateClient, error) { return nil, Errorf(EUNAVAILABLE, "未连接") })
 	inbox := NewInboxService(db, box, audit)
+	settings := NewSettingsService(db, box, audit)
 	for _, by := range []Actor{{Kind: "wecom", ID: "mgr", Role: RoleManager}, {Kind: "local", ID: "1"}} {
 		checks := map[string]error{}
 		_, checks["qr create"] = qr.Create(ctx, nil, "wxoa", OAQRCodeInput{}, by)
@@ -62,6 +63,7 @@ func TestActorRoleGuardsAdminOnlyActions(t *testing.T) {
 		_, checks["test send"] = tm.TestSend(ctx, 1, "oFan", by)
 		_, checks["send start"] = tm.Start(ctx, 1, by)
 		checks["inbox retry"] = inbox.Retry(ctx, 1, by)
+		_, checks["settings save"] = settings.UpdateSettings(ctx, SettingsUpdate{CorpID: "wwforged"}, by)
 		for what, err := range checks {
 			if ErrorCode(err) != EFORBIDDEN {
 				t.Errorf("%q %s: %v", by.Role, what, err)
@@ -74,5 +76,14 @@ func TestActorRoleGuardsAdminOnlyActions(t *testing.T) {
 	}
 	if err := inbox.Retry(ctx, 1, admin); ErrorCode(err) != ENOTFOUND {
 		t.Errorf("admin retries a missing dead letter: %v", err)
+	}
+	if _, err := settings.UpdateSettings(ctx, SettingsUpdate{CorpID: "wwadmin1", AgentID: "1000002", AppMode: AppModeSelfBuilt, OAMessageMode: OAModeSafe,
+		Secrets: map[string]string{"agent_secret": "agent-secret-of-the-test"}}, admin); err != nil {
+		t.Errorf("admin saves the settings: %v %v", err, ErrorFields(err))
+	}
+	var audited int
+	db.Get(&audited, `SELECT count(*) FROM audit_log WHERE action = 'settings_changed'`)
+	if audited != 1 {
+		t.Errorf("%d settings_changed rows, want 1 (refused saves write none)", audited)
 	}
 }

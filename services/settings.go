@@ -199,8 +199,12 @@ func (s *SettingsService) SettingsVersion(ctx context.Context) (int64, error) {
 }
 
 // UpdateSettings validates and saves a settings page, and audits which
-// fields changed (never their values). Errors: EINVALID.
+// fields changed (never their values). Only an admin may: the settings
+// hold the secrets of every connection. Errors: EFORBIDDEN, EINVALID.
 func (s *SettingsService) UpdateSettings(ctx context.Context, in SettingsUpdate, by Actor) (WeComSettings, error) {
+	if err := by.requireAdmin(); err != nil {
+		return WeComSettings{}, err
+	}
 	var out WeComSettings
 	err := withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		cur, err := s.read(ctx, tx, " FOR UPDATE")
