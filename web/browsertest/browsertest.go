@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -117,9 +118,13 @@ func Close() {
 // system temp dir) and returns its path, for looking at what a person sees.
 func Screenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
-	var png []byte
-	// Quality 100 makes chromium encode PNG; anything lower is JPEG.
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+	png, err := capture(ctx)
+	if err != nil {
+		// Once more, within the test's own deadline: a screenshot is for
+		// people to look at, and one missed frame should not cost the test.
+		png, err = capture(ctx)
+	}
+	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 	dir := os.Getenv("BROWSERTEST_SHOTS")
@@ -131,4 +136,22 @@ func Screenshot(t *testing.T, ctx context.Context, name string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// captureTimeout bounds one capture. Headless chromium answers
+// captureScreenshot only with a new frame, and a tab that is not in front
+// produces none: the request then waited until the whole test's deadline
+// (seen in CI as "screenshot: context deadline exceeded" after 90 s).
+const captureTimeout = 20 * time.Second
+
+// capture brings the tab to the front and takes a full-page PNG.
+func capture(ctx context.Context) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, captureTimeout)
+	defer cancel()
+	var png []byte
+	err := chromedp.Run(ctx,
+		chromedp.ActionFunc(func(ctx context.Context) error { return page.BringToFront().Do(ctx) }),
+		chromedp.FullScreenshot(&png, 100), // quality 100 makes chromium encode PNG; lower is JPEG
+	)
+	return png, err
 }
