@@ -48,6 +48,7 @@ type APIKeyService struct {
 	db    *sqlx.DB
 	audit *AuditService
 	now   func() time.Time
+	stmts stmtCache // Authenticate runs on every API request
 }
 
 // NewAPIKeyService returns the service.

@@ -65,7 +65,10 @@ func (s *APIKeyService) Authenticate(ctx context.Context, secret string, use API
 		APIKey
 		Refused string `db:"refused"`
 	}
-	err := s.db.GetContext(ctx, &k, authenticateSQL, hashKey(secret), s.now(), use.Scope, use.Route, use.IP)
+	st, err := s.stmts.get(ctx, s.db, authenticateSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &k, hashKey(secret), s.now(), use.Scope, use.Route, use.IP)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		// An unknown key is not audited: it names no row to hang a
