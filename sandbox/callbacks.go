@@ -134,6 +134,16 @@ func (s *Sandbox) FlushCallbacks(ctx context.Context) error {
 	}
 }
 
+// CallbacksInFlight is how many callbacks are queued or being delivered.
+func (s *Sandbox) CallbacksInFlight() int {
+	if s.cb == nil {
+		return 0
+	}
+	s.cb.mu.Lock()
+	defer s.cb.mu.Unlock()
+	return s.cb.busy
+}
+
 // enqueueCallback records a callback and queues it; callers hold s.mu.
 func (s *Sandbox) enqueueCallback(target, event, openID, plaintext string) *CallbackRecord {
 	rec := &CallbackRecord{ID: s.nextCallbackID(), Target: target, Kind: "event", Event: event, OpenID: openID,
