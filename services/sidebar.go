@@ -1,10 +1,12 @@
 package services
 
 import (
+	"cmp"
 	"context"
-	"encoding/base64"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -85,7 +87,7 @@ type SidebarFollower struct {
 // SidebarMoment is a moment with the name of the employee it is attributed to.
 type SidebarMoment struct {
 	Moment
-	EmployeeName string `db:"employee_name"`
+	EmployeeName string `db:"employee_name" json:"employee_name"`
 }
 
 // SidebarTimeline is one page of moments, newest first; Next is "" on the last.
@@ -94,15 +96,15 @@ type SidebarTimeline struct {
 	Next    string
 }
 
-// profileQuery reads access, identities, followers, the contact card,
-// conflicts and the reveal permission in one round trip.
-const profileQuery = accessCTE + `SELECT a.user_id, a.role, a.allowed,
-  CASE WHEN a.allowed THEN (SELECT coalesce(json_agg(json_build_object(
-        'id', i.id, 'user_id', i.user_id, 'kind', i.kind, 'scope', i.scope, 'key', i.key,
-        'phone', encode(i.phone, 'base64'), 'verified', i.verified, 'attrs', i.attrs,
-        'linked_kind', coalesce(l.kind, ''), 'ev_source', i.ev_source, 'ev_ref', i.ev_ref,
-        'ev_verified', i.ev_verified, 'first_seen', i.first_seen, 'last_seen', i.last_seen) ORDER BY i.id), '[]')
-     FROM identities i LEFT JOIN identities l ON l.id = i.seen_with WHERE i.user_id = a.user_id) END AS identities,
+// The profile query reads access, identities, followers, the contact card,
+// conflicts, the reveal permission and the first timeline page in one round
+// trip: a 'p' row with the profile, an 'i' row per identity and an 'm' row
+// per moment. Rows, not JSON: building JSON in PostgreSQL and decoding it
+// here cost more than the rest of the request. Each part fills the other
+// parts' columns with placeholders (timestamps with NULL: decoding one
+// costs more than the rest of a row). The query is profileHead, then "" or
+// timelineKindFilter ($4), then profileTail.
+const profileHead = accessCTE + `SELECT 'p' AS part, a.user_id, a.role, a.allowed,
   CASE WHEN a.allowed THEN (SELECT coalesce(json_agg(json_build_object('userid', f.userid,
         'name', coalesce(e.name, ''), 'remark', f.remark, 'external_userid', f.external_userid,
         'tag_ids', f.tag_ids) ORDER BY f.createtime, f.userid), '[]')
@@ -114,46 +116,172 @@ const profileQuery = accessCTE + `SELECT a.user_id, a.role, a.allowed,
   coalesce(c.position, '') AS position,
   (SELECT count(*) FROM identity_conflicts k
     WHERE k.status = 'open' AND (k.user_a = a.user_id OR k.user_b = a.user_id)) AS conflicts,
-  EXISTS (SELECT 1 FROM sidebar_settings WHERE a.role = ANY (phone_reveal_roles)) AS can_reveal
-FROM a LEFT JOIN wecom_external_contacts c ON c.corp_id = $1 AND c.external_userid = $3`
+  EXISTS (SELECT 1 FROM sidebar_settings WHERE a.role = ANY (phone_reveal_roles)) AS can_reveal,
+  0::bigint AS i_id, ''::text AS i_kind, ''::text AS i_scope, ''::text AS i_key, NULL::bytea AS i_phone,
+  false AS i_verified, NULL::jsonb AS i_attrs, NULL::bigint AS i_seen_with, ''::text AS i_linked_kind,
+  ''::text AS i_ev_source, ''::text AS i_ev_ref, false AS i_ev_verified, NULL::timestamptz AS i_first_seen,
+  NULL::timestamptz AS i_last_seen,
+  0::bigint AS m_id, 0::bigint AS m_identity_id, ''::text AS m_identity_kind, ''::text AS m_kind,
+  NULL::timestamptz AS m_occurred_at, ''::text AS m_channel, ''::text AS m_employee_userid, ''::text AS m_title,
+  NULL::jsonb AS m_detail, ''::text AS m_employee_name
+FROM a LEFT JOIN wecom_external_contacts c ON c.corp_id = $1 AND c.external_userid = $3
+UNION ALL
+SELECT 'i', a.user_id, '', true, NULL, '', '', '', '', 0, false,
+       i.id, i.kind, i.scope, i.key, i.phone, i.verified, i.attrs, i.seen_with, coalesce(l.kind, ''),
+       i.ev_source, i.ev_ref, i.ev_verified, i.first_seen, i.last_seen,
+       0, 0, '', '', NULL, '', '', '', NULL, ''
+FROM a
+JOIN identities i ON i.user_id = a.user_id
+LEFT JOIN identities l ON l.id = i.seen_with
+WHERE a.allowed
+UNION ALL
+SELECT 'm', a.user_id, '', true, NULL, '', '', '', '', 0, false,
+       0, '', '', '', NULL, false, NULL, NULL, '', '', '', false, NULL, NULL,
+       m.id, m.identity_id, t.identity_kind, m.kind, m.occurred_at, m.channel, m.employee_userid, m.title,
+       m.detail, coalesce(e.name, '')
+FROM a
+CROSS JOIN LATERAL (
+    SELECT i.kind AS identity_kind, x.id, x.occurred_at
+      FROM identities i
+     CROSS JOIN LATERAL (
+           SELECT id, occurred_at FROM moments
+            WHERE identity_id = i.id`
 
+// profileTail follows profileHead and the timeline's kind filter; both
+// LIMITs are sidebarPageSize.
+const profileTail = `
+            ORDER BY occurred_at DESC, id DESC
+            LIMIT 20) x
+     WHERE i.user_id = a.user_id
+     ORDER BY x.occurred_at DESC, x.id DESC
+     LIMIT 20) t
+JOIN moments m ON m.id = t.id
+LEFT JOIN wecom_employees e ON e.corp_id = $1 AND e.userid = m.employee_userid
+WHERE a.allowed`
+
+// timelineKindFilter limits the profile's timeline to the kinds in $4
+// (the moments_timeline_kind index serves it).
+const timelineKindFilter = ` AND kind = ANY ($4::text[])`
+
+const (
+	profileAllKinds = profileHead + profileTail
+	profileOfKinds  = profileHead + timelineKindFilter + profileTail
+)
+
+// profileRow is a row of the profile query: the profile's columns on the
+// 'p' row, the identity's on the 'i' rows, the moment's on the 'm' rows.
 type profileRow struct {
+	Part string
 	access
-	Identities []byte `db:"identities"`
-	Follows    []byte `db:"follows"`
-	Name       string `db:"name"`
-	Avatar     string `db:"avatar"`
-	CorpName   string `db:"corp_name"`
-	Position   string `db:"position"`
-	Conflicts  int    `db:"conflicts"`
-	CanReveal  bool   `db:"can_reveal"`
+	Follows                          []byte
+	Name, Avatar, CorpName, Position string
+	Conflicts                        int
+	CanReveal                        bool
+	Ident                            identityRow
+	Moment                           SidebarMoment
+	// NULL on the rows of other parts
+	firstSeen, lastSeen, occurredAt sql.NullTime
+}
+
+func (r *profileRow) dest() []any {
+	i, m := &r.Ident, &r.Moment
+	return []any{&r.Part, &r.UserID, &r.Role, &r.Allowed, &r.Follows, &r.Name, &r.Avatar, &r.CorpName,
+		&r.Position, &r.Conflicts, &r.CanReveal,
+		&i.ID, &i.Kind, &i.Scope, &i.Key, &i.Sealed, &i.Verified, &i.RawAttrs, &i.SeenWith, &i.LinkedKind,
+		&i.Evidence.Source, &i.Evidence.Ref, &i.Evidence.Verified, &r.firstSeen, &r.lastSeen,
+		&m.ID, &m.IdentityID, &m.IdentityKind, &m.Kind, &r.occurredAt,
+		&m.Channel, &m.EmployeeUserID, &m.Title, (*[]byte)(&m.Detail), &m.EmployeeName}
+}
+
+// profileParts is what the profile query returned, part by part.
+type profileParts struct {
+	head       profileRow
+	identities []identityRow // by id
+	moments    []SidebarMoment
 }
 
 // Profile returns the customer behind externalUserID with the first
-// timeline page (kinds filters it; empty for all), in two round trips.
+// timeline page (kinds filters it; empty for all), in one round trip.
 // Errors: ENOTFOUND (unknown here, or not visible to the viewer: the caller
 // may import the contact from WeCom and ask again), EINVALID (kind).
 func (s *SidebarService) Profile(ctx context.Context, v Viewer, externalUserID string, kinds []MomentKind) (SidebarProfile, error) {
-	var r profileRow
-	if err := s.get(ctx, &r, profileQuery, v.CorpID, v.UserID, externalUserID); err != nil {
-		return SidebarProfile{}, visibleOr(err)
-	}
-	if !r.Allowed {
-		return SidebarProfile{}, errNotVisible()
-	}
-	p := SidebarProfile{UserID: r.UserID, ExternalUserID: externalUserID, Role: r.Role, OpenConflicts: r.Conflicts,
-		CanRevealPhone: r.CanReveal,
-		Contact:        SidebarContact{Name: r.Name, Avatar: r.Avatar, CorpName: r.CorpName, Position: r.Position}}
-	var err error
-	if p.Identities, err = s.decodeIdentities(r.Identities); err != nil {
+	parts, err := s.readProfile(ctx, v, externalUserID, kinds)
+	if err != nil {
 		return SidebarProfile{}, err
 	}
-	if err := json.Unmarshal(r.Follows, &p.Followers); err != nil {
+	head := parts.head
+	if !head.Allowed {
+		return SidebarProfile{}, errNotVisible()
+	}
+	p := SidebarProfile{UserID: head.UserID, ExternalUserID: externalUserID, Role: head.Role,
+		OpenConflicts: head.Conflicts, CanRevealPhone: head.CanReveal,
+		Contact:  SidebarContact{Name: head.Name, Avatar: head.Avatar, CorpName: head.CorpName, Position: head.Position},
+		Timeline: SidebarTimeline{Moments: parts.moments}}
+	if p.Identities, err = s.openIdentities(parts.identities); err != nil {
+		return SidebarProfile{}, err
+	}
+	if err := json.Unmarshal(head.Follows, &p.Followers); err != nil {
 		return SidebarProfile{}, fmt.Errorf("sidebar: followers: %w", err)
 	}
+	p.Timeline.setNext()
 	p.Contact.fill(p, v)
-	p.Timeline, err = s.timeline(ctx, v.CorpID, r.UserID, TimelineQuery{Kinds: kinds})
-	return p, err
+	return p, nil
+}
+
+// readProfile runs the profile query. Identities come ordered by id and
+// moments newest first; ENOTFOUND when there is no such contact.
+func (s *SidebarService) readProfile(ctx context.Context, v Viewer, ext string, kinds []MomentKind) (profileParts, error) {
+	var out profileParts
+	ks, err := kindStrings(kinds)
+	if err != nil {
+		return out, err
+	}
+	query, args := profileAllKinds, []any{v.CorpID, v.UserID, ext}
+	if len(ks) > 0 {
+		query, args = profileOfKinds, append(args, pq.Array(ks))
+	}
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return out, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return out, fmt.Errorf("sidebar: profile: %w", err)
+	}
+	defer rows.Close()
+	out.moments = make([]SidebarMoment, 0, sidebarPageSize)
+	found := false
+	var r profileRow // Scan copies []byte values, so one row's buffers serve every row
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return out, fmt.Errorf("sidebar: profile: %w", err)
+		}
+		switch r.Part {
+		case "p":
+			out.head, found = r, true
+		case "i":
+			r.Ident.UserID, r.Ident.FirstSeen, r.Ident.LastSeen = r.UserID, r.firstSeen.Time, r.lastSeen.Time
+			out.identities = append(out.identities, r.Ident)
+		default:
+			r.Moment.UserID, r.Moment.OccurredAt = r.UserID, r.occurredAt.Time
+			out.moments = append(out.moments, r.Moment)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("sidebar: profile: %w", err)
+	}
+	if !found {
+		return out, errNotVisible()
+	}
+	slices.SortFunc(out.identities, func(x, y identityRow) int { return cmp.Compare(x.ID, y.ID) })
+	slices.SortFunc(out.moments, func(x, y SidebarMoment) int {
+		if c := y.OccurredAt.Compare(x.OccurredAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.ID, x.ID)
+	})
+	return out, nil
 }
 
 // fill completes the card from the identities' attributes when the mirror
@@ -194,40 +322,12 @@ func visibleOr(err error) error {
 	return fmt.Errorf("sidebar: %w", err)
 }
 
-// identityJSON is one element of profileQuery's identities array.
-type identityJSON struct {
-	ID         int64           `json:"id"`
-	UserID     int64           `json:"user_id"`
-	Kind       IdentityKind    `json:"kind"`
-	Scope      string          `json:"scope"`
-	Key        string          `json:"key"`
-	Phone      string          `json:"phone"` // base64 of the sealed number
-	Verified   bool            `json:"verified"`
-	Attrs      json.RawMessage `json:"attrs"`
-	LinkedKind string          `json:"linked_kind"`
-	EvSource   string          `json:"ev_source"`
-	EvRef      string          `json:"ev_ref"`
-	EvVerified bool            `json:"ev_verified"`
-	FirstSeen  time.Time       `json:"first_seen"`
-	LastSeen   time.Time       `json:"last_seen"`
-}
-
-// decodeIdentities opens the identities (phones decrypted) and orders them
+// openIdentities opens the identities (phones decrypted) and orders them
 // strongest first, as IdentityService.Identities does.
-func (s *SidebarService) decodeIdentities(raw []byte) ([]Identity, error) {
-	var in []identityJSON
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, fmt.Errorf("sidebar: identities: %w", err)
-	}
-	ids := make([]Identity, len(in))
-	for k, j := range in {
-		sealed, err := base64.StdEncoding.DecodeString(j.Phone)
-		if err != nil {
-			return nil, fmt.Errorf("sidebar: identity %d phone: %w", j.ID, err)
-		}
-		row := identityRow{Identity: Identity{ID: j.ID, UserID: j.UserID, Kind: j.Kind, Scope: j.Scope, Key: j.Key,
-			Verified: j.Verified, LinkedKind: j.LinkedKind, FirstSeen: j.FirstSeen, LastSeen: j.LastSeen,
-			Evidence: Evidence{Source: j.EvSource, Ref: j.EvRef, Verified: j.EvVerified}}, Sealed: sealed, RawAttrs: j.Attrs}
+func (s *SidebarService) openIdentities(rows []identityRow) ([]Identity, error) {
+	ids := make([]Identity, len(rows))
+	for k, row := range rows {
+		var err error
 		if ids[k], err = s.ids.open(row); err != nil {
 			return nil, err
 		}
@@ -270,7 +370,7 @@ func (s *SidebarService) Timeline(ctx context.Context, v Viewer, externalUserID 
 
 // sidebarPageSize is the timeline page of the sidebar: enough to fill a
 // phone screen twice, small enough to keep the first HTML light.
-const sidebarPageSize = 20
+const sidebarPageSize = 20 // also in profileTail
 
 // timeline runs the identity engine's keyset LATERAL query for a live user
 // and names the employees (one round trip).
@@ -279,19 +379,16 @@ func (s *SidebarService) timeline(ctx context.Context, corpID string, userID int
 	if err != nil {
 		return SidebarTimeline{}, err
 	}
-	kinds := make([]string, 0, len(q.Kinds))
-	for _, k := range q.Kinds {
-		if !k.Valid() {
-			return SidebarTimeline{}, Invalid("未知的动态类型", map[string]string{"kind": "未知的动态类型"})
-		}
-		kinds = append(kinds, string(k))
+	kinds, err := kindStrings(q.Kinds)
+	if err != nil {
+		return SidebarTimeline{}, err
 	}
 	inner, args := timelineAll, []any{userID, at, id, sidebarPageSize}
 	if len(kinds) > 0 {
 		inner, args = timelineKinds, append(args, pq.Array(kinds))
 	}
 	args = append(args, corpID)
-	query := `SELECT t.id, t.identity_id, t.identity_kind, t.kind, t.occurred_at, t.channel, t.employee_userid,
+	query := `SELECT t.id, t.user_id, t.identity_id, t.identity_kind, t.kind, t.occurred_at, t.channel, t.employee_userid,
        t.title, t.detail, coalesce(e.name, '') AS employee_name
 FROM (` + inner + `) t
 LEFT JOIN wecom_employees e ON e.corp_id = $` + fmt.Sprint(len(args)) + ` AND e.userid = t.employee_userid
@@ -304,11 +401,28 @@ ORDER BY t.occurred_at DESC, t.id DESC`
 	if err := st.SelectContext(ctx, &page.Moments, args...); err != nil {
 		return SidebarTimeline{}, fmt.Errorf("sidebar: timeline: %w", err)
 	}
+	page.setNext()
+	return page, nil
+}
+
+// setNext sets the cursor of the next page when this one is full.
+func (page *SidebarTimeline) setNext() {
 	if len(page.Moments) == sidebarPageSize {
 		last := page.Moments[len(page.Moments)-1]
 		page.Next = encodeCursor(last.OccurredAt, last.ID)
 	}
-	return page, nil
+}
+
+// kindStrings checks moment kinds and returns them as strings.
+func kindStrings(kinds []MomentKind) ([]string, error) {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		if !k.Valid() {
+			return nil, Invalid("未知的动态类型", map[string]string{"kind": "未知的动态类型"})
+		}
+		out = append(out, string(k))
+	}
+	return out, nil
 }
 
 // SidebarMaterial is a form or micro-page the employee can send into the
