@@ -33,6 +33,7 @@ test: deps check
 # FUZZ lists package:target pairs; each runs for FUZZTIME. Crashers land in the
 # package's testdata/fuzz and become regression tests.
 FUZZ ?= ./services/wxcrypto:FuzzDecrypt ./services/wxcrypto:FuzzOpen ./services/wxcrypto:FuzzParseEnvelope \
+	./services/wxcrypto:FuzzScanFlat \
 	./services:FuzzNormalizePhone ./handlers:FuzzCRMBatchDecode
 FUZZTIME ?= 4s
 

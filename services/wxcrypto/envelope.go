@@ -32,8 +32,11 @@ type envelopeXML struct {
 // Element order does not matter; a missing Encrypt is ErrMalformed.
 func ParseEnvelope(body []byte) (Envelope, error) {
 	var e envelopeXML
-	if err := decodeXML(body, &e); err != nil {
-		return Envelope{}, err
+	if !e.scan(body) {
+		e = envelopeXML{}
+		if err := decodeXML(body, &e); err != nil {
+			return Envelope{}, err
+		}
 	}
 	// Trimmed first: an Encrypt of only whitespace is as absent as an empty one.
 	enc := strings.TrimSpace(e.Encrypt)
@@ -41,6 +44,33 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: envelope without Encrypt", ErrMalformed)
 	}
 	return Envelope{ToUserName: e.ToUserName, Encrypt: enc, AgentID: strings.TrimSpace(e.AgentID)}, nil
+}
+
+// scan reads the envelope through ScanFlat; false: decode it with encoding/xml.
+func (e *envelopeXML) scan(body []byte) bool {
+	if len(body) > MaxEnvelopeBytes {
+		return false
+	}
+	var seen [3]bool
+	return ScanFlat(body, "xml", func(name string, v []byte) bool {
+		var f *string
+		var i int
+		switch name {
+		case "ToUserName":
+			f, i = &e.ToUserName, 0
+		case "Encrypt":
+			f, i = &e.Encrypt, 1
+		case "AgentID":
+			f, i = &e.AgentID, 2
+		default:
+			return true
+		}
+		if seen[i] {
+			return false
+		}
+		seen[i], *f = true, string(v)
+		return true
+	})
 }
 
 // ReadEnvelope is ParseEnvelope over a reader, reading at most MaxEnvelopeBytes+1.
