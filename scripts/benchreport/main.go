@@ -33,6 +33,7 @@ func main() {
 	if len(pkgs) == 0 {
 		pkgs = []string{"./..."}
 	}
+	before := cpuProbe()
 	results, err := collect(*input, *pattern, pkgs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
@@ -43,7 +44,8 @@ func main() {
 	fmt.Println()
 	fmt.Print(table)
 	if *out != "" {
-		if err := os.WriteFile(*out, []byte(report(table)), 0o644); err != nil {
+		speed := fmt.Sprintf("CPU speed probe (SHA-256 on one core, a shared machine's speed varies): %.0f MB/s before the run, %.0f MB/s after", before, cpuProbe())
+		if err := os.WriteFile(*out, []byte(report(table, speed)), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "benchreport:", err)
 			os.Exit(1)
 		}
@@ -167,7 +169,7 @@ func parse(r io.Reader, echo io.Writer) (map[string]map[string]float64, error) {
 }
 
 // report wraps the table with the machine's description.
-func report(table string) string {
+func report(table string, extra ...string) string {
 	var b strings.Builder
 	b.WriteString("# Benchmarks\n\n")
 	b.WriteString("Produced by `make bench` (scripts/benchreport). Every figure is a median over alternating rounds of the\n")
@@ -175,7 +177,7 @@ func report(table string) string {
 	b.WriteString("machines even when absolute numbers are not.\n\n")
 	fmt.Fprintf(&b, "Run: %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	b.WriteString("Machine:\n\n")
-	for _, l := range machine() {
+	for _, l := range append(machine(), extra...) {
 		b.WriteString("- " + l + "\n")
 	}
 	b.WriteString("\n")
