@@ -46,8 +46,12 @@ func notFound(err error, what string) error {
 // traffic after a start forks PostgreSQL backends while requests wait: that
 // showed as 20–40 ms at the callback ack's p99 (the same requests take
 // 0.3 ms on an open connection). Errors are returned but not fatal for the
-// caller: a cold pool still works.
+// caller: a cold pool still works. n is capped at the pool's maximum: held
+// all at once, more would wait forever for one of their own.
 func WarmPool(ctx context.Context, db *sqlx.DB, n int) error {
+	if limit := db.Stats().MaxOpenConnections; limit > 0 {
+		n = min(n, limit)
+	}
 	conns := make([]*sql.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
