@@ -44,7 +44,7 @@ func main() {
 	fmt.Println()
 	fmt.Print(table)
 	if *out != "" {
-		speed := fmt.Sprintf("CPU speed probe (SHA-256 on one core, a shared machine's speed varies): %.0f MB/s before the run, %.0f MB/s after", before, cpuProbe())
+		speed := fmt.Sprintf("Speed probe (one core sorting 2M integers; a shared machine's speed varies): %.1fM/s before the run, %.1fM/s after", before, cpuProbe())
 		if err := os.WriteFile(*out, []byte(report(table, speed)), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "benchreport:", err)
 			os.Exit(1)
