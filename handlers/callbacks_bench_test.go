@@ -44,11 +44,11 @@ func BenchmarkCallbackAck(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
 	b.ResetTimer()
 	var ack, floor []time.Duration
-	var elapsed time.Duration
+	var sending time.Duration
 	per := n / rounds
 	for r := range rounds { // A B A B: callbacks, then SELECT 1
 		lat, took := openLoopPost(b, client, rate, reqs[r*per:(r+1)*per], env.srv.URL)
-		ack, elapsed = append(ack, lat...), elapsed+took
+		ack, sending = append(ack, lat...), sending+took
 		lat, _ = openLoopPost(b, client, rate, reqs[:per], ping.URL)
 		floor = append(floor, lat...)
 	}
@@ -59,14 +59,15 @@ func BenchmarkCallbackAck(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "ack-p99-ms")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "ack-p50-ms")
 	b.ReportMetric(float64(floor99.Microseconds())/1000, "select1-p99-ms")
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	// the offered rate: below 2,000 only when the sender fell behind schedule
+	b.ReportMetric(float64(n)/sending.Seconds(), "events/s")
 	if got := env.count(`SELECT count(*) FROM wecom_inbox`); got != n {
 		b.Fatalf("stored %d of %d", got, n)
 	}
 	ratio := insertRatio(b, env, 3000)
 	b.ReportMetric(ratio, "inbox/plain-rate")
 	b.Logf("ack p50 %s p99 %s at %.0f events/s (SELECT 1 endpoint p99 %s); inbox insert rate = %.2f × plain insert",
-		p50, p99, float64(n)/elapsed.Seconds(), floor99, ratio)
+		p50, p99, float64(n)/sending.Seconds(), floor99, ratio)
 }
 
 // selectOneServer answers a POST by reading its body and running SELECT 1
@@ -88,7 +89,8 @@ func selectOneServer(b *testing.B, env *wecomEnv) *httptest.Server {
 }
 
 // openLoopPost posts reqs to base at rate per second, each on schedule
-// (64 senders), and returns every answer time and the round's duration.
+// (64 senders), and returns every answer time and how long sending took
+// (on schedule: len(reqs)-1 intervals).
 func openLoopPost(b *testing.B, client *http.Client, rate int, reqs []sealedReq, base string) ([]time.Duration, time.Duration) {
 	lat := make([]time.Duration, len(reqs))
 	jobs := make(chan int, len(reqs))
@@ -115,9 +117,10 @@ func openLoopPost(b *testing.B, client *http.Client, rate int, reqs []sealedReq,
 		time.Sleep(time.Until(began.Add(time.Duration(i) * time.Second / time.Duration(rate))))
 		jobs <- i
 	}
+	sent := time.Since(began)
 	close(jobs)
 	wg.Wait()
-	return lat, time.Since(began)
+	return lat, sent
 }
 
 type sealedReq struct{ path, body string }
