@@ -87,7 +87,7 @@ type SidebarFollower struct {
 // SidebarMoment is a moment with the name of the employee it is attributed to.
 type SidebarMoment struct {
 	Moment
-	EmployeeName string `db:"employee_name" json:"employee_name"`
+	EmployeeName string `db:"employee_name"`
 }
 
 // SidebarTimeline is one page of moments, newest first; Next is "" on the last.
