@@ -2,8 +2,13 @@ package services
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/marketing-assistant/assistant/services/pgtest"
 )
 
 // The callback head is read by wxcrypto.ScanFlat when the XML is flat, and
@@ -57,5 +62,33 @@ func TestCallbackHeadFastAndSlowAgree(t *testing.T) {
 		if _, err := NewInboxEvent("ww1", SourceOA, []byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// Accept runs at most cap(accepting) inserts at once: with every slot taken
+// a caller waits, gives up with its context and stores nothing; a freed
+// slot lets the next one through.
+func TestAcceptBoundsInsertsInFlight(t *testing.T) {
+	db := pgtest.NewDB(t)
+	s := NewInboxService(db, testBox(t), NewAuditService(db))
+	if cap(s.accepting) < 4 {
+		t.Fatalf("%d slots", cap(s.accepting))
+	}
+	for range cap(s.accepting) {
+		s.accepting <- struct{}{}
+	}
+	e := InboxEvent{CorpID: "ww1", Source: SourceWeCom, DedupKey: "k1", Event: "e", Payload: []byte("<xml/>")}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Accept(ctx, e); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("accept with every slot taken: %v", err)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM wecom_inbox`); err != nil || n != 0 {
+		t.Fatalf("%d stored, %v", n, err)
+	}
+	<-s.accepting
+	if ok, err := s.Accept(context.Background(), e); err != nil || !ok {
+		t.Fatalf("accept with a free slot: %v %v", ok, err)
 	}
 }
