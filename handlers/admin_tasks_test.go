@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/marketing-assistant/assistant/sandbox"
 	"github.com/marketing-assistant/assistant/services"
 )
 
@@ -83,6 +86,58 @@ func (env *consoleEnv) recordMaterial(employee, kind string, n int) {
 				DedupKey: fmt.Sprintf("test:%s:%s:%d", employee, kind, i)}}})
 		if err != nil {
 			env.t.Fatal(err)
+		}
+	}
+}
+
+// A task for a department reaches its employees and those of its
+// sub-departments, and nobody outside them, nor anyone who left or is outside
+// the app's visible range.
+func TestConsolePublishTaskToDepartment(t *testing.T) {
+	sb, client := startWeComSandbox(t)
+	env := newConsoleEnv(t)
+	env.wechat.client = client
+	env.exec(`INSERT INTO wecom_departments (corp_id, id, name, parent_id) VALUES ($1, 4, '华东销售', 2), ($1, 5, '华东一组', 4)`, testCorp)
+	env.exec(`INSERT INTO wecom_employees (corp_id, userid, name, departments, status, in_visible_range) VALUES
+        ($1, 'east', '孙销售', '{4}', 1, true), ($1, 'east1', '周销售', '{5}', 1, true),
+        ($1, 'gone', '吴离职', '{4}', 5, true), ($1, 'hidden', '郑不可见', '{5}', 1, false)`, testCorp)
+	for _, u := range []string{"east", "east1", "gone", "hidden"} {
+		if _, err := sb.CreateEmployee(sandbox.NewEmployee{UserID: u, Name: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := services.Operator{Kind: "local", ID: "1", Role: services.RoleAdmin}
+	task, err := env.tasks.CreateTask(context.Background(), admin, services.TaskInput{Title: "华东推广", FormID: env.form,
+		Message: "转发", Deadline: time.Now().Add(time.Hour), TargetKind: services.TargetDepartments, TargetIDs: []string{"4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := env.do(http.MethodPost, "/admin/tasks/"+strconv.FormatInt(task.ID, 10)+"/publish", "admin", nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("publish: %d %s", w.Code, w.Body.String())
+	}
+	out := sb.Outbox("app_message")
+	if len(out) != 1 {
+		t.Fatalf("outbox: %d app messages", len(out))
+	}
+	var msg struct {
+		ToUser string `json:"touser"`
+	}
+	if err := json.Unmarshal(out[0].Payload, &msg); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(msg.ToUser, "|")
+	slices.Sort(got)
+	if want := []string{"east", "east1"}; !slices.Equal(got, want) {
+		t.Fatalf("receivers %v, want %v", got, want)
+	}
+	for _, who := range []string{"east1", "rep"} {
+		open, err := env.tasks.OpenTasksFor(context.Background(), testCorp, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := slices.ContainsFunc(open, func(x services.OpenTask) bool { return x.ID == task.ID })
+		if has != (who == "east1") {
+			t.Errorf("%s sees the department's task: %v", who, has)
 		}
 	}
 }

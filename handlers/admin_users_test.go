@@ -75,6 +75,11 @@ func TestConsoleDataPermission(t *testing.T) {
 
 func TestConsoleSearchAndPaging(t *testing.T) {
 	env := newConsoleEnv(t)
+	// ext2 carries the tag on a live relation; ext3 carried it on a relation
+	// the customer since deleted, which no longer counts
+	env.exec(`INSERT INTO wecom_tags (corp_id, tag_id, name) VALUES ($1, 'etVIP', '重要客户')`, testCorp)
+	env.exec(`UPDATE wecom_follows SET tag_ids = '{etVIP}' WHERE corp_id = $1 AND external_userid IN ('ext2', 'ext3')`, testCorp)
+	env.exec(`UPDATE wecom_follows SET deleted_at = now(), deleted_by_customer = true WHERE corp_id = $1 AND external_userid = 'ext3'`, testCorp)
 	cases := []struct {
 		name  string
 		query string
@@ -86,6 +91,9 @@ func TestConsoleSearchAndPaging(t *testing.T) {
 		{"name", "name=ext2", []int64{env.u2}},
 		{"kind", "kind=phone", []int64{env.u1}},
 		{"channel", "channel=poster", []int64{env.u1, env.u2, env.u3}},
+		{"tag by id", "tag=etVIP", []int64{env.u2}},
+		{"tag by name", "tag=" + url.QueryEscape("重要客户"), []int64{env.u2}},
+		{"tag unknown", "tag=etNONE", nil},
 		{"active window", "from=2000-01-01&to=2000-01-02", nil},
 	}
 	for _, c := range cases {
