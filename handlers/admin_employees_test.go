@@ -49,3 +49,33 @@ func TestConsoleDashboard(t *testing.T) {
 		t.Error("the channel chart lacks the poster channel")
 	}
 }
+
+// The dashboard's figures are the database's: live users, the callback
+// backlog with the age of its oldest event (flagged past five minutes), and
+// the dead letters (flagged when any).
+func TestConsoleDashboardFigures(t *testing.T) {
+	env := newConsoleEnv(t)
+	env.exec(`INSERT INTO wecom_inbox (corp_id, source, dedup_key, payload, state) VALUES ($1, 'wecom', 'd1', '\x00', 'dead')`, testCorp)
+	env.exec(`INSERT INTO wecom_inbox (corp_id, source, dedup_key, payload, received_at) VALUES
+        ($1, 'wecom', 'p1', '\x00', now() - interval '10 minutes'), ($1, 'wecom', 'p2', '\x00', now())`, testCorp)
+	body := env.do(http.MethodGet, "/admin", "admin", nil).Body.String()
+	card := func(id string) string {
+		i := strings.Index(body, `data-testid="`+id+`"`)
+		if i < 0 {
+			t.Fatalf("no %s card", id)
+		}
+		j := strings.Index(body[i:], "</section>")
+		return body[i : i+j]
+	}
+	for id, want := range map[string]string{"stat-users": ">3<", "stat-inbox": ">2<", "stat-dead": ">1<"} {
+		if c := card(id); !strings.Contains(c, `ma-stat__value"`+want) {
+			t.Errorf("%s: want value %s in %s", id, want, c)
+		}
+	}
+	if c := card("stat-inbox"); !strings.Contains(c, "最久等待 10m") || !strings.Contains(c, "is-down") {
+		t.Errorf("backlog lag not shown or not flagged: %s", c)
+	}
+	if c := card("stat-dead"); !strings.Contains(c, "is-down") {
+		t.Errorf("dead letters not flagged: %s", c)
+	}
+}
