@@ -23,23 +23,7 @@ func TestConsolePublishTaskAndFigures(t *testing.T) {
 	env.wechat.client = client
 	path := "/admin/tasks/" + strconv.FormatInt(env.task, 10)
 
-	if w := env.do(http.MethodPost, path+"/publish", "admin", nil); w.Code != http.StatusSeeOther {
-		t.Fatalf("publish: %d %s", w.Code, w.Body.String())
-	}
-	out := sb.Outbox("app_message")
-	if len(out) != 1 {
-		t.Fatalf("outbox: %d app messages", len(out))
-	}
-	var msg struct {
-		ToUser   string `json:"touser"`
-		MsgType  string `json:"msgtype"`
-		TextCard struct {
-			Title, URL string
-		} `json:"textcard"`
-	}
-	if err := json.Unmarshal(out[0].Payload, &msg); err != nil {
-		t.Fatal(err)
-	}
+	msg := publishTask(t, env, sb, env.task)
 	if msg.MsgType != "textcard" || !strings.Contains(msg.ToUser, "rep") || strings.Count(msg.ToUser, "|") != 3 ||
 		!strings.HasSuffix(msg.TextCard.URL, "/f/springspringab23") {
 		t.Fatalf("message: %+v", msg)
@@ -69,6 +53,33 @@ func TestConsolePublishTaskAndFigures(t *testing.T) {
 	if open, _ := env.tasks.OpenTasksFor(context.Background(), testCorp, "nobody"); len(open) != 0 {
 		t.Fatal("a task for an employee it was not sent to")
 	}
+}
+
+// taskCard is the app message a published task sends.
+type taskCard struct {
+	ToUser   string `json:"touser"`
+	MsgType  string `json:"msgtype"`
+	TextCard struct {
+		Title, URL string
+	} `json:"textcard"`
+}
+
+// publishTask publishes the task as the admin through the console and
+// returns the one app message it put in the sandbox's outbox.
+func publishTask(t *testing.T, env *consoleEnv, sb *sandbox.Sandbox, id int64) taskCard {
+	t.Helper()
+	if w := env.do(http.MethodPost, "/admin/tasks/"+strconv.FormatInt(id, 10)+"/publish", "admin", nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("publish: %d %s", w.Code, w.Body.String())
+	}
+	out := sb.Outbox("app_message")
+	if len(out) != 1 {
+		t.Fatalf("outbox: %d app messages", len(out))
+	}
+	var msg taskCard
+	if err := json.Unmarshal(out[0].Payload, &msg); err != nil {
+		t.Fatal(err)
+	}
+	return msg
 }
 
 // recordMaterial records n moments of kind for the task's form, attributed
@@ -112,19 +123,7 @@ func TestConsolePublishTaskToDepartment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := env.do(http.MethodPost, "/admin/tasks/"+strconv.FormatInt(task.ID, 10)+"/publish", "admin", nil); w.Code != http.StatusSeeOther {
-		t.Fatalf("publish: %d %s", w.Code, w.Body.String())
-	}
-	out := sb.Outbox("app_message")
-	if len(out) != 1 {
-		t.Fatalf("outbox: %d app messages", len(out))
-	}
-	var msg struct {
-		ToUser string `json:"touser"`
-	}
-	if err := json.Unmarshal(out[0].Payload, &msg); err != nil {
-		t.Fatal(err)
-	}
+	msg := publishTask(t, env, sb, task.ID)
 	got := strings.Split(msg.ToUser, "|")
 	slices.Sort(got)
 	if want := []string{"east", "east1"}; !slices.Equal(got, want) {
